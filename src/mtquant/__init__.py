@@ -1,0 +1,3 @@
+"""MTQuant: hierarchical multi-agent RL trading system."""
+
+__version__ = "0.3.0"

@@ -1,0 +1,61 @@
+"""Schema of the ``agents`` group: network sizes of the meta-controller and each specialist type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mtquant.config.validation import in_unit, positive, require
+
+
+@dataclass
+class MetaControllerConfig:
+    state_dim: int = 74  # must equal the portfolio-state layout for the instrument set
+    hidden_dim: int = 256
+    hidden_dim_2: int = 128
+    dropout: float = 0.2
+    learning_rate: float = 3e-4
+
+    def validate(self) -> None:
+        positive("agents.meta_controller.state_dim", self.state_dim)
+        positive("agents.meta_controller.hidden_dim", self.hidden_dim)
+        positive("agents.meta_controller.hidden_dim_2", self.hidden_dim_2)
+        in_unit("agents.meta_controller.dropout", self.dropout)
+        positive("agents.meta_controller.learning_rate", self.learning_rate)
+
+
+@dataclass
+class SpecialistConfig:
+    type: str = "forex"  # registry key: forex | commodities | equity
+    market_features_dim: int = 8
+    observation_dim: int = 50
+    encoder_dim: int = 256
+    encoder_out_dim: int = 128
+    hidden_dim: int = 64
+    dropout: float = 0.0
+    learning_rate: float = 3e-4
+
+    def validate(self) -> None:
+        positive("agents.specialists.market_features_dim", self.market_features_dim)
+        positive("agents.specialists.observation_dim", self.observation_dim)
+        positive("agents.specialists.hidden_dim", self.hidden_dim)
+        in_unit("agents.specialists.dropout", self.dropout)
+        positive("agents.specialists.learning_rate", self.learning_rate)
+
+
+@dataclass
+class CommunicationConfig:
+    message_history_size: int = 1000
+    correlation_id_enabled: bool = True
+    log_all_messages: bool = False
+
+    def validate(self) -> None:
+        require(self.message_history_size >= 1, "agents.communication.message_history_size",
+                self.message_history_size, ">= 1")
+
+
+@dataclass
+class AgentsConfig:
+    meta_controller: MetaControllerConfig = field(default_factory=MetaControllerConfig)
+    # specialist name (as in instruments.specialists) -> network config
+    specialists: dict[str, SpecialistConfig] = field(default_factory=dict)
+    communication: CommunicationConfig = field(default_factory=CommunicationConfig)

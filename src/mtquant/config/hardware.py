@@ -1,0 +1,25 @@
+"""Schema of the ``hardware`` group: where the learner and the environments run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mtquant.config.validation import one_of, require
+
+
+@dataclass
+class HardwareConfig:
+    accelerator: str = "cpu"  # Lightning accelerator: cpu | cuda | gpu | auto
+    devices: int = 1  # Lightning devices
+    strategy: str = "auto"  # Lightning strategy (auto | ddp | ddp_spawn ...)
+    env_device: str = "cpu"  # device of the batched environment tensors
+    n_envs: int = 16  # environments batched in one MultiInstrumentEnv
+    collector_workers: int = 0  # 0 = single-process collector; >0 = multi-process collector
+    torch_threads: int = 2  # torch.set_num_threads
+
+    def validate(self) -> None:
+        one_of("hardware.accelerator", self.accelerator, ("cpu", "cuda", "gpu", "auto", "mps"))
+        require(self.devices >= 1, "hardware.devices", self.devices, ">= 1")
+        require(self.n_envs >= 1, "hardware.n_envs", self.n_envs, ">= 1")
+        require(self.collector_workers >= 0, "hardware.collector_workers", self.collector_workers, ">= 0")
+        require(self.torch_threads >= 1, "hardware.torch_threads", self.torch_threads, ">= 1")

@@ -1,0 +1,73 @@
+"""Schema of the ``training`` group: the three PPO phases and their schedules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mtquant.config.validation import ConfigError, in_open_unit, positive, require
+
+PHASES = ("phase1", "phase2", "phase3")
+
+
+@dataclass
+class PPOConfig:
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    n_epochs: int = 4  # passes over each rollout
+    minibatch_size: int = 256  # transitions per PPO minibatch
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    max_grad_norm: float = 0.5
+
+    def validate(self) -> None:
+        in_open_unit("training.ppo.gamma", self.gamma)
+        require(0 <= self.gae_lambda <= 1, "training.ppo.gae_lambda", self.gae_lambda, "in [0, 1]")
+        in_open_unit("training.ppo.clip_range", self.clip_range)
+        require(self.n_epochs >= 1, "training.ppo.n_epochs", self.n_epochs, ">= 1")
+        require(self.minibatch_size >= 1, "training.ppo.minibatch_size", self.minibatch_size, ">= 1")
+        positive("training.ppo.max_grad_norm", self.max_grad_norm)
+
+
+@dataclass
+class CurriculumStage:
+    name: str = "full"
+    fraction: float = 1.0  # share of the phase's timesteps spent in this stage
+    cost_multiplier: float = 1.0  # scales all trading costs
+    max_volatility_quantile: float = 1.0  # episodes start only where market vol <= this train quantile
+
+
+@dataclass
+class PhaseConfig:
+    timesteps: int = 10_000  # environment transitions (summed over the batch of envs)
+    frames_per_batch: int = 2048  # transitions per collector rollout
+    learning_rate: float = 3e-4
+    meta_learning_rate: float = 1e-4  # phase 3 only
+    meta_update_freq: int = 1  # phase 3: update the meta-controller every k rollouts
+    specialist_update_freq: int = 1  # phase 3: update the specialists every k rollouts
+    curriculum: list[CurriculumStage] = field(default_factory=lambda: [CurriculumStage()])
+
+    def validate(self) -> None:
+        require(self.timesteps >= 1, "training.phaseN.timesteps", self.timesteps, ">= 1")
+        require(self.frames_per_batch >= 2, "training.phaseN.frames_per_batch", self.frames_per_batch, ">= 2")
+        positive("training.phaseN.learning_rate", self.learning_rate)
+        total = sum(s.fraction for s in self.curriculum)
+        require(abs(total - 1.0) < 1e-6, "training.phaseN.curriculum[*].fraction", total, "fractions summing to 1")
+
+
+@dataclass
+class TrainingConfig:
+    name: str = "default"
+    phases: list[str] = field(default_factory=lambda: list(PHASES))
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    phase1: PhaseConfig = field(default_factory=PhaseConfig)
+    phase2: PhaseConfig = field(default_factory=PhaseConfig)
+    phase3: PhaseConfig = field(default_factory=PhaseConfig)
+    val_check_interval: int = 1  # validate every k rollouts
+    val_episodes: int = 1  # deterministic passes over the validation split
+    deterministic: bool = True  # torch.use_deterministic_algorithms on CPU
+
+    def validate(self) -> None:
+        for p in self.phases:
+            if p not in PHASES:
+                raise ConfigError(f"config training.phases: unknown phase {p!r}; known: {list(PHASES)}")

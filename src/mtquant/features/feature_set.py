@@ -1,0 +1,43 @@
+"""``FeatureSet``: every causal feature of a dataset, precomputed once so an env step is an index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+
+@dataclass
+class FeatureSet:
+    """Causal features of one :class:`~mtquant.data.market_data.MarketData` (value at t uses data <= t).
+
+    Row ``t`` of every tensor is known at the close of day ``t``. Floating tensors are float32
+    except ``returns``, ``close`` and ``fill_price`` (float64, used for P&L).
+    """
+
+    dates: pd.DatetimeIndex  # [T]
+    symbols: list[str]  # [N]
+    specialists: list[str]  # [S], order of the universe
+    obs: torch.Tensor  # [T, N, 50] per-instrument observation; [..., 48:50] zero (env fills)
+    obs_names: list[str]  # [48] names of the market part of obs
+    market: dict[str, torch.Tensor]  # specialist -> [T, D_s] domain features (forex 8, ...)
+    market_names: dict[str, list[str]]  # specialist -> its D_s feature names
+    correlations: torch.Tensor  # [T, N(N-1)/2] rolling correlation, upper triangle (row-major)
+    macro: torch.Tensor  # [T, 5] macro proxies (or user series)
+    macro_names: list[str]  # [5]
+    returns: torch.Tensor  # [T, N] float64 USD position return close[t-1] -> close[t]; 0 at t=0
+    vol: torch.Tensor  # [T, N] daily volatility estimate of returns (EWMA, causal), > 0
+    cov: torch.Tensor  # [T, N, N] rolling covariance of returns (window=risk.var_window, ddof=1)
+    close: torch.Tensor  # [T, N] float64 close prices
+    fill_price: torch.Tensor  # [T, N] float64 execution price on day t: open, or close if close-only
+    valid_from: int  # first row where every feature is defined (warm-up done)
+    norm_fitted_until: int  # normalisation statistics use rows < this (the training split end)
+
+    @property
+    def n_days(self) -> int:
+        return len(self.dates)
+
+    @property
+    def n_instruments(self) -> int:
+        return len(self.symbols)
