@@ -34,3 +34,7 @@ bench: $(STAMP_DEV)
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .mypy_cache .ruff_cache
+
+## docs: the Markdown guides and the API reference, warnings are errors
+docs: $(STAMP_DEV)
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html

@@ -65,6 +65,7 @@ def to_object(cfg: DictConfig) -> RunConfig:
 
     Raises :class:`ConfigError` with the key and the value at fault.
     """
+    refuse_unknown_keys(cfg)
     try:
         obj = OmegaConf.to_object(cfg)
     except ConfigError:
@@ -75,6 +76,24 @@ def to_object(cfg: DictConfig) -> RunConfig:
         raise ConfigError(f"config root is {type(obj).__name__}, expected RunConfig")
     validate_tree(obj)
     return obj
+
+
+def refuse_unknown_keys(cfg: DictConfig, path: str = "") -> None:
+    """Refuse keys a dataclass schema does not declare (``+key=value`` overrides slip past Hydra)."""
+    schema = OmegaConf.get_type(cfg)
+    if schema is not None and is_dataclass(schema):
+        known = {f.name for f in fields(schema)}
+        for key in cfg:
+            if key not in known:
+                where = f"{path}{key}"
+                raise ConfigError(
+                    f"config {where}: unknown key; {path.rstrip('.') or 'the root'} accepts "
+                    f"{sorted(known)}"
+                )
+    for key in cfg:
+        child = cfg._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            refuse_unknown_keys(child, f"{path}{key}.")
 
 
 def validate_tree(node: Any) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mtquant.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A config value is out of range or inconsistent; the message names the key and the value."""
+__all__ = ["ConfigError", "in_open_unit", "in_unit", "non_negative", "one_of", "positive", "require"]
 
 
 def require(condition: bool, key: str, value: object, expected: str) -> None:
