@@ -14,9 +14,18 @@ class MetaControllerConfig:
     hidden_dim_2: int = 128
     dropout: float = 0.2
     learning_rate: float = 3e-4
+    allocation_concentration: float = 20.0  # initial Dirichlet total concentration kappa (>= 1)
+    appetite_concentration: float = 10.0  # initial Beta alpha + beta for the risk appetite (>= 1)
+    learn_concentration: bool = True  # learn both kappas with the policy (else fixed)
 
     def validate(self) -> None:
         positive("agents.meta_controller.state_dim", self.state_dim)
+        require(1.0 <= self.allocation_concentration <= 1000.0,
+                "agents.meta_controller.allocation_concentration", self.allocation_concentration,
+                "in [1, 1000]")
+        require(1.0 <= self.appetite_concentration <= 1000.0,
+                "agents.meta_controller.appetite_concentration", self.appetite_concentration,
+                "in [1, 1000]")
         positive("agents.meta_controller.hidden_dim", self.hidden_dim)
         positive("agents.meta_controller.hidden_dim_2", self.hidden_dim_2)
         in_unit("agents.meta_controller.dropout", self.dropout)

@@ -20,6 +20,8 @@ class EnvConfig:
     drawdown_penalty: float = 0.5  # meta: minus k x increase in drawdown
     diversification_bonus: float = 0.001  # meta: plus k x normalised entropy of the allocation
     sizing_target_vol: float = 0.01  # daily volatility budget of a fully allocated specialist
+    rebalance_band: float = 0.0  # orders below this fraction of equity are not sent (no-trade band)
+    metrics_window: int = 20  # days (EWMA span) of the specialist metrics in the meta state
 
     def validate(self) -> None:
         positive("env.initial_equity", self.initial_equity)
@@ -32,3 +34,5 @@ class EnvConfig:
         non_negative("env.drawdown_penalty", self.drawdown_penalty)
         non_negative("env.diversification_bonus", self.diversification_bonus)
         positive("env.sizing_target_vol", self.sizing_target_vol)
+        require(0 <= self.rebalance_band < 1, "env.rebalance_band", self.rebalance_band, "in [0, 1)")
+        require(self.metrics_window >= 1, "env.metrics_window", self.metrics_window, ">= 1")

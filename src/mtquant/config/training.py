@@ -66,6 +66,7 @@ class TrainingConfig:
     val_check_interval: int = 1  # validate every k rollouts
     val_episodes: int = 1  # deterministic passes over the validation split
     deterministic: bool = True  # torch.use_deterministic_algorithms on CPU
+    progress_bar: bool = True  # Lightning's progress bar (off in tests and sweeps)
 
     def validate(self) -> None:
         for p in self.phases:

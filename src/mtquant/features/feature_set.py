@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
@@ -33,6 +33,7 @@ class FeatureSet:
     fill_price: torch.Tensor  # [T, N] float64 execution price on day t: open, or close if close-only
     valid_from: int  # first row where every feature is defined (warm-up done)
     norm_fitted_until: int  # normalisation statistics use rows < this (the training split end)
+    notes: list[str] = field(default_factory=list)  # proxies held neutral for missing symbols
 
     @property
     def n_days(self) -> int:

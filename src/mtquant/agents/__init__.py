@@ -1,0 +1,1 @@
+"""Agents: the hierarchical policy (meta-controller, specialists), sizing, environments, training."""

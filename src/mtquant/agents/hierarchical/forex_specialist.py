@@ -1,0 +1,73 @@
+"""Forex specialist: EURUSD, GBPUSD, USDJPY over the 8 FX domain features.
+
+Domain methods read the raw domain features of :func:`mtquant.features.domain.forex_features`
+(pass the ``[T, 8]`` tensor, or a ``MarketData`` to compute it) and use the last row:
+
+* :meth:`ForexSpecialist.detect_correlation_regime` -- when the USD-oriented pairs move together
+  (``fx_correlation_regime >= 0.5``, a dollar-driven market), a rising dollar
+  (``dollar_momentum_20 > 0``) is 'risk-off' (the dollar's safe-haven bid) and a falling dollar
+  'risk-on'; otherwise 'neutral'.
+* :meth:`ForexSpecialist.get_carry_signal` -- the ``carry_signal`` feature: USDJPY's 60-day
+  drift (US-JP rate-spread proxy) over its annualised volatility, squashed by tanh into [-1, 1].
+* :meth:`ForexSpecialist.check_central_bank_schedule` -- see
+  :func:`mtquant.agents.hierarchical.schedules.central_bank_schedule`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from mtquant.agents.hierarchical.base_specialist import BaseSpecialist
+from mtquant.agents.hierarchical.schedules import DateLike, central_bank_schedule
+
+if TYPE_CHECKING:
+    from mtquant.data.market_data import MarketData
+
+CORRELATION_REGIME_THRESHOLD = 0.5
+
+
+class ForexSpecialist(BaseSpecialist):
+    """FX domain expert; the network is :class:`BaseSpecialist`'s with ``D = 8``."""
+
+    SPECIALIST_TYPE = "forex"
+    DEFAULT_INSTRUMENTS = ("EURUSD", "GBPUSD", "USDJPY")
+    MARKET_FEATURES_DIM = 8
+
+    def get_domain_features(self, market_data: MarketData) -> torch.Tensor:
+        """``[T, 8]`` raw FX features (:data:`mtquant.features.domain.FOREX_FEATURES`)."""
+        from mtquant.features.domain import forex_features
+
+        return forex_features(market_data)
+
+    def feature_names(self) -> list[str]:
+        from mtquant.features.domain import FOREX_FEATURES
+
+        return list(FOREX_FEATURES)
+
+    def detect_correlation_regime(
+        self, features: torch.Tensor | MarketData, threshold: float = CORRELATION_REGIME_THRESHOLD
+    ) -> str:
+        """'risk-on' | 'risk-off' | 'neutral' (module rule)."""
+        v = self._feature_row(
+            features, "detect_correlation_regime", ["fx_correlation_regime", "dollar_momentum_20"]
+        )
+        if v["fx_correlation_regime"] < threshold or v["dollar_momentum_20"] == 0.0:
+            return "neutral"
+        return "risk-off" if v["dollar_momentum_20"] > 0 else "risk-on"
+
+    def get_carry_signal(self, features: torch.Tensor | MarketData) -> float:
+        """Carry attractiveness in [-1, 1]: + long USD vs JPY earns risk-adjusted carry."""
+        v = self._feature_row(features, "get_carry_signal", ["carry_signal"])
+        return max(-1.0, min(1.0, v["carry_signal"]))
+
+    def check_central_bank_schedule(
+        self,
+        date: DateLike,
+        horizon_days: int = 7,
+        meetings: Mapping[str, Sequence[DateLike]] | None = None,
+    ) -> dict[str, bool]:
+        """``{bank: rate decision within horizon_days}`` (FOMC rule, or user-supplied dates)."""
+        return central_bank_schedule(date, horizon_days, meetings)

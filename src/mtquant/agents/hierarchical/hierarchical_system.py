@@ -1,0 +1,376 @@
+"""``HierarchicalTradingSystem``: one decision cycle for inference and paper/live trading.
+
+Decision flow of :meth:`HierarchicalTradingSystem.step` (the plan's 8 steps), at the close of
+row ``t``::
+
+    Portfolio (broker) ──► 1. meta state [1, 74] ◄── features row t (correlations, macro)
+                            │  (observations.observe: the env's own observation function)
+                            ▼
+                    2. MetaController: allocation [1, S], appetite [1, 1] (deterministic mean)
+                            │  3. hub.send_allocation ──► specialists
+                            ▼
+                    4. specialists: direction [1, N] from (market_s, instrument_obs, allocation_s)
+                            │  5. hub: performance reports ──► meta
+                            ▼
+               sizing.target_weights ─► 6. risk_management.limits.enforce_limits
+                            │            7. compliant: orders as proposed
+                            ▼            8. limits bind: orders scaled down (recorded)
+                 target units (kernel.target_units) − current units ─► List[Order]
+
+Every numeric step is the function the batched environment uses (``observe``,
+``HierarchicalPolicy`` in deterministic mode, ``SizingModule``, ``enforce_limits``,
+``target_units``, ``order_mask``), so that orders sent to a
+:class:`~mtquant.execution.paper_broker.PaperBroker` reproduce the environment's positions and
+equity exactly (tests/integration/test_env_parity.py). Inference runs under
+``torch.inference_mode``.
+
+``market_data`` is ``{"features": FeatureSet, "t": int}``: the precomputed causal features and the
+row of the close just seen (features at row ``t`` use data up to ``t`` only).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+from mtquant.agents.environments.kernel import KernelState, order_mask, target_units
+from mtquant.agents.environments.observations import FeatureTape, observe
+from mtquant.agents.sizing import SizingModule
+from mtquant.config.env import EnvConfig
+from mtquant.errors import DataError
+from mtquant.execution.orders import Order, Portfolio, Side
+from mtquant.features.feature_set import FeatureSet
+from mtquant.instruments import InstrumentUniverse
+from mtquant.risk_management.limits import BINDING_NAMES, RiskLimits, enforce_limits
+
+Policy = TensorDictModuleBase | Callable[[TensorDictBase], TensorDictBase]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one cycle decided (weights are notional / equity)."""
+
+    row: int
+    allocation: torch.Tensor | None  # [S]
+    appetite: float | None
+    direction: torch.Tensor | None  # [N]
+    proposed_weights: torch.Tensor  # [N]
+    executed_weights: torch.Tensor  # [N]
+    binding: str  # risk layer that bound last ("none" when compliant)
+    n_orders: int
+
+
+class HierarchicalTradingSystem:
+    """Meta-controller + specialists + risk limits + communication hub as one decision step.
+
+    ``policy`` is the actor that acts in the environment: a
+    :class:`~mtquant.agents.hierarchical.policy.HierarchicalPolicy` built from ``meta_controller``
+    and ``specialists`` when not given, or any tensordict module (e.g. a baseline) writing the
+    hierarchical action or ``target_weights``. When it writes no ``target_weights``, the
+    environment's sizing (:class:`SizingModule` at ``env_cfg.sizing_target_vol``, capped at
+    ``env_cfg.max_gross_weight``) is applied.
+    """
+
+    def __init__(
+        self,
+        meta_controller: torch.nn.Module | None,
+        specialists: Mapping[str, torch.nn.Module] | None,
+        portfolio_risk_manager: RiskLimits,
+        communication_hub: Any | None,
+        universe: InstrumentUniverse,
+        env_cfg: EnvConfig,
+        policy: Policy | None = None,
+        allocation_change_threshold: float = 0.05,
+    ) -> None:
+        if policy is None:
+            from mtquant.agents.hierarchical.policy import HierarchicalPolicy
+
+            if meta_controller is None or specialists is None:
+                raise DataError(
+                    "HierarchicalTradingSystem needs a policy or a meta-controller and specialists"
+                )
+            policy = HierarchicalPolicy(meta_controller, specialists)  # type: ignore[arg-type]
+        self.policy = policy
+        self.meta_controller, self.specialists = meta_controller, specialists
+        self.limits = portfolio_risk_manager
+        self.hub = communication_hub
+        self.universe, self.env_cfg = universe, env_cfg
+        self.sizing = SizingModule(
+            universe.specialist_index(), env_cfg.sizing_target_vol, env_cfg.max_gross_weight
+        )
+        self.usd_base = universe.terms()["usd_base"]
+        self.allocation_change_threshold = allocation_change_threshold
+        self.decisions: list[Decision] = []
+        self.allocation_changes: list[dict[str, Any]] = []
+        self.risk_interventions: list[dict[str, Any]] = []
+        self._tapes: dict[int, FeatureTape] = {}
+        self._last_allocation: torch.Tensor | None = None
+        self._dates: Any = None
+        self.last_reports: list[Any] = []
+
+    # ------------------------------------------------------------------ helpers of the plan
+    def _tape(self, features: FeatureSet) -> FeatureTape:
+        key = id(features)
+        if key not in self._tapes:
+            self._tapes = {key: FeatureTape.build(features, self.universe, "cpu")}
+        return self._tapes[key]
+
+    def kernel_state(self, portfolio: Portfolio, row: int) -> KernelState:
+        """The account as a ``B = 1`` kernel state (units and entry prices by symbol)."""
+        n, s = self.universe.n, len(self.universe.specialists)
+        state = KernelState.initial(torch.tensor([row]), n, s, portfolio.equity)
+        for pos in portfolio.positions:
+            k = self.universe.index_of(pos.symbol)
+            state.units[0, k], state.entry_price[0, k] = pos.units, pos.entry_price
+        state.peak_equity[0] = portfolio.peak_equity
+        state.returns[0] = portfolio.returns_history.to(torch.float64)
+        if portfolio.specialist_stats.numel():
+            state.spec_m1[0], state.spec_m2[0], state.spec_hit[0] = portfolio.specialist_stats
+        return state
+
+    def observation(self, market_data: Mapping[str, Any], portfolio: Portfolio) -> TensorDict:
+        """Every observation the policy reads, ``batch_size=[1]``, exactly as the env writes it."""
+        features, row = self._unpack(market_data)
+        obs = observe(self.kernel_state(portfolio, row), self._tape(features))
+        return TensorDict(obs, batch_size=[1])
+
+    def get_portfolio_state(
+        self, portfolio: Portfolio, market_data: Mapping[str, Any]
+    ) -> torch.Tensor:
+        """The meta-controller's 74-dim state ``[74]``."""
+        return self.observation(market_data, portfolio)["meta_state"][0]
+
+    def get_specialist_states(
+        self, market_data: Mapping[str, Any], portfolio: Portfolio
+    ) -> dict[str, dict[str, torch.Tensor]]:
+        """Per specialist: its domain features ``[D_s]`` and instrument observations ``[n_s, 50]``."""
+        td = self.observation(market_data, portfolio)
+        idx = self.universe.specialist_index()
+        return {
+            name: {
+                "market": td["market", name][0],
+                "instrument_obs": td["instrument_obs"][0, idx == s],
+            }
+            for s, name in enumerate(self.universe.specialists)
+        }
+
+    def flatten_specialist_actions(
+        self,
+        specialist_actions: Mapping[str, torch.Tensor],
+        portfolio: Portfolio,
+        market_data: Mapping[str, Any],
+    ) -> list[Order]:
+        """Orders that move the account to each specialist's target weights (``[n_s]`` each)."""
+        weights = torch.cat([specialist_actions[s].reshape(-1) for s in self.universe.specialists])
+        return self._orders(weights[None], portfolio, market_data, reason="target")
+
+    def scale_down_to_risk_limit(
+        self, orders: list[Order], portfolio: Portfolio, market_data: Mapping[str, Any]
+    ) -> list[Order]:
+        """Orders whose resulting book satisfies the risk limits (``enforce_limits``: the
+        correlation, sector, gross, position, margin and VaR layers only ever shrink legs)."""
+        features, row = self._unpack(market_data)
+        state = self.kernel_state(portfolio, row)
+        delta = torch.zeros(1, self.universe.n, dtype=torch.float64)
+        for o in orders:
+            delta[0, self.universe.index_of(o.symbol)] += o.signed_quantity
+        close = self._tape(features).prices.close[row][None]
+        unit_usd = torch.where(self.usd_base, torch.ones_like(close), close)
+        weights = (state.units + delta) * unit_usd / state.equity[:, None]
+        cov = self._tape(features).cov[row][None].to(weights.dtype)
+        executed, _ = enforce_limits(weights, cov, self.limits)
+        return self._orders(executed, portfolio, market_data, reason="risk_scaled")
+
+    # ------------------------------------------------------------------ the decision cycle
+    def step(
+        self,
+        market_data: Mapping[str, Any],
+        portfolio: Portfolio,
+        current_positions: list[Any] | None = None,
+    ) -> list[Order]:
+        """One decision at the close of ``market_data["t"]``: the approved orders (module doc)."""
+        features, row = self._unpack(market_data)
+        if current_positions is not None:
+            portfolio = Portfolio(**{**portfolio.__dict__, "positions": list(current_positions)})
+        with torch.inference_mode(), set_exploration_type(ExplorationType.DETERMINISTIC):
+            td = self.observation(market_data, portfolio)  # 1. meta observes
+            td = self.policy(td)  # 2. meta decides, 4. specialists act
+            self._dates = features.dates
+            cid = self.hub.new_correlation_id() if self.hub is not None else ""
+            self._broadcast(td, portfolio, row, cid)  # 3. allocations down
+            if "target_weights" not in td:
+                td = self.sizing(td)
+            proposed = td["target_weights"]
+            executed, diag = enforce_limits(proposed, td["cov"], self.limits)  # 6. risk check
+            self._collect_reports(td, executed, portfolio, row, cid)  # 5. reports up
+            reason = "target" if int(diag.binding) == 0 else "risk_scaled"  # 7 / 8
+            orders = self._orders(executed, portfolio, market_data, reason=reason)
+        self._record(row, td, proposed, executed, diag, len(orders))
+        return orders
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _unpack(market_data: Mapping[str, Any]) -> tuple[FeatureSet, int]:
+        try:
+            features, row = market_data["features"], int(market_data["t"])
+        except KeyError as exc:
+            raise DataError(f"market_data needs keys 'features' and 't'; missing {exc}") from None
+        if not 0 <= row < features.n_days:
+            raise DataError(
+                f"market_data row t={row} outside the features' rows [0, {features.n_days})"
+            )
+        return features, row
+
+    def _orders(
+        self,
+        weights: torch.Tensor,
+        portfolio: Portfolio,
+        market_data: Mapping[str, Any],
+        reason: str,
+    ) -> list[Order]:
+        features, row = self._unpack(market_data)
+        state = self.kernel_state(portfolio, row)
+        close = self._tape(features).prices.close[row][None]
+        target = target_units(weights, state.equity, close, self.usd_base)
+        delta = target - state.units
+        send = order_mask(delta, state.equity, close, self.usd_base, self.env_cfg.rebalance_band)
+        when = features.dates[row].to_pydatetime()
+        return [
+            Order(
+                symbol=self.universe.symbols[k],
+                side=Side.BUY if delta[0, k] > 0 else Side.SELL,
+                quantity=abs(delta[0, k].item()),
+                price=close[0, k].item(),
+                timestamp=when,
+                reason=reason,
+            )
+            for k in torch.nonzero(send[0]).flatten().tolist()
+        ]
+
+    def _broadcast(self, td: TensorDictBase, portfolio: Portfolio, row: int, cid: str) -> None:
+        """Step 3: the meta-controller's allocation, appetite and market regime to each specialist.
+
+        The regime is the meta-controller's rule (:func:`market_regime`) on the account's
+        last 30 daily returns."""
+        allocation = td.get(("action", "allocation"), None)
+        if self.hub is None or allocation is None:
+            return
+        from mtquant.agents.hierarchical.meta_controller import market_regime
+
+        appetite = float(td.get(("action", "appetite")).reshape(-1)[0])
+        self.hub.send_allocation(
+            allocation[0].double().numpy(),
+            list(self.universe.specialists),
+            min(max(appetite, 0.0), 1.0),
+            market_regime(portfolio.returns_history),
+            correlation_id=cid,
+            timestamp=self._dates[row].to_pydatetime() if self._dates is not None else None,
+        )
+
+    def _collect_reports(
+        self, td: TensorDictBase, executed: torch.Tensor, portfolio: Portfolio, row: int, cid: str
+    ) -> None:
+        """Step 5: each specialist's performance report to the meta-controller.
+
+        From the account (PaperBroker keeps the env's EWMA statistics): ``realized_pnl`` = EWMA
+        daily net P&L of the specialist's instruments in USD, ``unrealized_pnl`` of its open
+        positions, ``sharpe_ratio`` / ``win_rate`` its annualised EWMA Sharpe and hit rate; from
+        the policy: ``confidence_score = 1 - entropy / (n_s log 3)`` of its direction heads and
+        ``risk_utilization`` = its executed volatility sum_i |w_i| vol_i over its budget
+        ``allocation_s * appetite * target_vol * S`` (sizing's rule).
+        """
+        if self.hub is None or portfolio.specialist_stats.numel() == 0:
+            return
+        idx = self.universe.specialist_index()
+        m1, m2, hit = portfolio.specialist_stats.double()
+        sharpe = (m1 / ((m2 - m1.square()).clamp_min(0).sqrt() + 1e-8) * 252**0.5).clamp(-10, 10)
+        unreal = torch.zeros(len(self.universe.specialists), dtype=torch.float64)
+        for pos in portfolio.positions:
+            unreal[idx[self.universe.index_of(pos.symbol)]] += pos.unrealized_pnl
+        entropy = td.get(("entropy", "specialists"), None)
+        n_s = torch.bincount(idx, minlength=len(self.universe.specialists)).double()
+        confidence = (
+            torch.ones_like(n_s)
+            if entropy is None
+            else (1 - entropy[0].double() / (n_s * math.log(3))).clamp(0, 1)
+        )
+        vol = td["vol"][0].double()
+        used = torch.zeros_like(n_s).index_add_(0, idx, executed[0].double().abs() * vol)
+        allocation = td.get(("action", "allocation"), None)
+        appetite = td.get(("action", "appetite"), None)
+        s_count = len(self.universe.specialists)
+        budget = (
+            torch.full_like(n_s, self.env_cfg.sizing_target_vol)
+            if allocation is None or appetite is None
+            else allocation[0].double()
+            * float(appetite.reshape(-1)[0])
+            * self.env_cfg.sizing_target_vol
+            * s_count
+        )
+        reports = {
+            name: {
+                "confidence_score": float(confidence[s]),
+                "realized_pnl": float(m1[s]) * portfolio.equity,
+                "unrealized_pnl": float(unreal[s]),
+                "sharpe_ratio": float(sharpe[s]),
+                "win_rate": float(hit[s]),
+                "risk_utilization": float(used[s] / budget[s]) if budget[s] > 0 else 0.0,
+            }
+            for s, name in enumerate(self.universe.specialists)
+        }
+        self.last_reports = self.hub.collect_reports(
+            reports,
+            correlation_id=cid,
+            timestamp=self._dates[row].to_pydatetime() if self._dates is not None else None,
+        )
+
+    def _record(
+        self,
+        row: int,
+        td: TensorDictBase,
+        proposed: torch.Tensor,
+        executed: torch.Tensor,
+        diag: Any,
+        n_orders: int,
+    ) -> None:
+        allocation = td.get(("action", "allocation"), None)
+        appetite = td.get(("action", "appetite"), None)
+        direction = td.get(("action", "direction"), None)
+        binding = BINDING_NAMES[int(diag.binding)]
+        self.decisions.append(
+            Decision(
+                row=row,
+                allocation=None if allocation is None else allocation[0].clone(),
+                appetite=None if appetite is None else float(appetite.reshape(-1)[0]),
+                direction=None if direction is None else direction[0].clone(),
+                proposed_weights=proposed[0].clone(),
+                executed_weights=executed[0].clone(),
+                binding=binding,
+                n_orders=n_orders,
+            )
+        )
+        if allocation is not None:
+            prev = self._last_allocation
+            change = None if prev is None else float((allocation[0] - prev).abs().max())
+            if change is None or change > self.allocation_change_threshold:
+                self.allocation_changes.append(
+                    {"row": row, "from": prev, "to": allocation[0].clone(), "max_change": change}
+                )
+            self._last_allocation = allocation[0].clone()
+        if binding != "none":
+            self.risk_interventions.append(
+                {
+                    "row": row,
+                    "binding": binding,
+                    "scale": float(diag.scale[0]),
+                    "proposed_var": float(diag.proposed_var[0]),
+                    "executed_var": float(diag.executed_var[0]),
+                }
+            )

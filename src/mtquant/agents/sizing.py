@@ -1,0 +1,87 @@
+"""Sizing: (direction, allocation, appetite, volatility) -> target weights of equity.
+
+The rule (documented in ``docs/hierarchical-architecture.md``):
+
+* each specialist ``s`` gets a daily-volatility budget
+  ``budget_s = allocation_s * appetite * target_vol * S``, so an equal allocation (1/S each)
+  at appetite 1 gives every specialist ``target_vol`` of daily volatility;
+* inside ``s`` the ``n_s`` legs share that budget in inverse proportion to their volatility,
+  ``w_i = sign_i * budget_s / (n_s * vol_i)`` (correlation inside the specialist is ignored;
+  the risk transform downstream handles the portfolio), where ``sign_i`` is +1 for long
+  (direction 0), 0 for flat (1) and -1 for short (2) -- a flat leg takes nothing and its share
+  is not handed to the others;
+* finally ``|w_i| <= max_weight``.
+
+Weights are notional / equity (a weight of 1.5 = 1.5 x equity of USD notional).
+"""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+
+VOL_FLOOR = 1e-8  # a zero volatility would give an infinite weight; max_weight then binds
+
+
+def direction_sign(direction: torch.Tensor) -> torch.Tensor:
+    """``{0, 1, 2}`` (long / flat / short) -> ``{+1, 0, -1}`` as integers of the same shape."""
+    return 1 - direction
+
+
+def target_weights(
+    direction: torch.Tensor,  # [B, N] int64, 0 long / 1 flat / 2 short
+    allocation: torch.Tensor,  # [B, S] simplex
+    appetite: torch.Tensor,  # [B, 1] in [0, 1]
+    vol: torch.Tensor,  # [B, N] daily volatility of each instrument's returns
+    specialist_index: torch.Tensor,  # [N] long, specialist of each instrument
+    target_vol: float,
+    max_weight: float = float("inf"),
+) -> torch.Tensor:
+    """Target weights ``[B, N]``: inverse-volatility within each specialist (module docstring)."""
+    n_specialists = allocation.shape[-1]
+    idx = specialist_index.to(device=allocation.device, dtype=torch.long)
+    n_per_specialist = torch.bincount(idx, minlength=n_specialists).to(allocation.dtype)  # [S]
+    budget = allocation * appetite * (target_vol * n_specialists)  # [B, S]
+    budget_i = budget.index_select(-1, idx)  # [B, N]
+    share = budget_i / (n_per_specialist.index_select(0, idx) * vol.to(allocation.dtype).clamp_min(VOL_FLOOR))
+    weights = direction_sign(direction).to(allocation.dtype) * share
+    return weights.clamp(-max_weight, max_weight)
+
+
+class SizingModule(TensorDictModuleBase):
+    """Parameter-free tensordict module that appends ``target_weights`` to the actor's output.
+
+    Reads ``("action", "direction")``, ``("action", "allocation")``, ``("action", "appetite")``
+    and ``"vol"``; writes ``"target_weights"`` with :func:`target_weights`.
+    """
+
+    def __init__(
+        self, specialist_index: torch.Tensor, target_vol: float, max_weight: float = float("inf")
+    ) -> None:
+        super().__init__()
+        self.in_keys = [
+            ("action", "direction"),
+            ("action", "allocation"),
+            ("action", "appetite"),
+            "vol",
+        ]
+        self.out_keys = ["target_weights"]
+        self.register_buffer("specialist_index", specialist_index.clone().long())
+        self.target_vol = float(target_vol)
+        self.max_weight = float(max_weight)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        tensordict.set(
+            "target_weights",
+            target_weights(
+                tensordict.get(("action", "direction")),
+                tensordict.get(("action", "allocation")),
+                tensordict.get(("action", "appetite")),
+                tensordict.get("vol"),
+                self.specialist_index,
+                self.target_vol,
+                self.max_weight,
+            ),
+        )
+        return tensordict

@@ -1,0 +1,184 @@
+"""The collector feed: an ``IterableDataset`` that turns TorchRL rollouts into PPO minibatches.
+
+One pass over the dataset (one Lightning epoch) is one PPO iteration, in CleanRL's order:
+sync the policy weights to the collector, collect ``frames_per_batch`` transitions, compute
+GAE for every level under ``no_grad``, then yield ``n_epochs`` x shuffled minibatches. Each
+rollout is seeded from ``(seed, rollout index)`` — the env through ``collector.set_seed`` and
+the policy's sampling through the torch generator — so that a run resumed from a checkpoint
+(which stores the rollout index) replays exactly what an uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from tensordict import TensorDictBase
+from torch.utils.data import DataLoader, IterableDataset
+from torchrl.collectors import BaseCollector
+
+from mtquant.agents.training.ppo_loss import compute_gae, explained_variance
+
+# keys the learner needs from a transition (observations for evaluate_actions, stored actions,
+# old log-probs and values); everything under "next" stays behind after GAE
+_DROP = ("next", "collector")
+
+
+@dataclass
+class RolloutState:
+    """What a checkpoint stores about the feed: rollouts and frames done so far."""
+
+    rollouts: int = 0
+    frames: int = 0
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def rollout_seed(seed: int, rollout: int) -> int:
+    """Seed of rollout ``rollout`` of a run seeded ``seed`` (a fixed, documented mix)."""
+    return (int(seed) * 1_000_003 + int(rollout) * 7919) % (2**31 - 1)
+
+
+def rollout_stats(rollout: TensorDictBase, names: list[str]) -> dict[str, float]:
+    """Per-rollout diagnostics: rewards per level, mean allocations and the risk transform's figures.
+
+    ``names`` are the specialists in level order. Risk keys are read from ``("next", "risk", ..)``
+    when the env writes them: mean proposed and executed VaR and the share of steps on which
+    each limit code bound (``risk/binding_<code>``, 0 = none bound).
+    """
+    stats: dict[str, float] = {}
+    reward = rollout["next", "reward"].float()  # [B, T, 1+S]
+    levels = ["meta", *names]
+    for i, level in enumerate(levels):
+        stats[f"reward/{level}"] = reward[..., i].mean().item()
+    alloc = rollout.get(("action", "allocation"), None)
+    if alloc is not None:
+        for i, name in enumerate(names):
+            stats[f"allocation/{name}"] = alloc[..., i].float().mean().item()
+    appetite = rollout.get(("action", "appetite"), None)
+    if appetite is not None:
+        stats["allocation/appetite"] = appetite.float().mean().item()
+    risk = rollout.get(("next", "risk"), None)
+    if risk is not None:
+        for key in ("proposed_var", "executed_var", "scale"):
+            if key in risk.keys():
+                stats[f"risk/{key}"] = risk[key].float().mean().item()
+        if "binding" in risk.keys():
+            binding = risk["binding"].long()
+            for code in range(1, int(binding.max().item()) + 1):
+                stats[f"risk/binding_{code}"] = (binding == code).float().mean().item()
+            stats["risk/binding_any"] = (binding > 0).float().mean().item()
+    done = rollout["next", "done"]
+    stats["episodes_ended"] = float(done.sum().item())
+    return stats
+
+
+class RolloutMinibatches(IterableDataset):
+    """Yields PPO minibatches (flat ``TensorDict`` of ``minibatch_size`` transitions) of one rollout.
+
+    ``value_fn(td) -> [.., 1+S]`` gives state values for the bootstrap of ``("next", ...)``;
+    ``before_rollout(index)`` is called before each collection (curriculum stage switches).
+    Each minibatch holds the observations, actions, stored ``("log_prob", ..)``, ``value`` and
+    the GAE ``advantages`` / ``returns`` ``[M, 1+S]``.
+    """
+
+    def __init__(
+        self,
+        collector: BaseCollector,
+        value_fn: Callable[[TensorDictBase], torch.Tensor],
+        names: list[str],
+        gamma: float,
+        gae_lambda: float,
+        n_epochs: int,
+        minibatch_size: int,
+        seed: int,
+        before_rollout: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.collector = collector
+        self.value_fn = value_fn
+        self.names = list(names)
+        self.gamma = gamma
+        self.gae_lambda = gae_lambda
+        self.n_epochs = n_epochs
+        self.minibatch_size = minibatch_size
+        self.seed = seed
+        self.before_rollout = before_rollout
+        self.state = RolloutState()
+
+    def n_minibatches(self, frames: int) -> int:
+        """Minibatches per epoch for a rollout of ``frames`` transitions (remainder dropped)."""
+        return max(1, frames // self.minibatch_size)
+
+    def collect(self) -> TensorDictBase:
+        """Collect the next rollout ``[B, T]`` with its ``advantages`` and ``returns``."""
+        index = self.state.rollouts
+        if self.before_rollout is not None:
+            self.before_rollout(index)
+        seed = rollout_seed(self.seed, index)
+        self.collector.update_policy_weights_()
+        self.collector.set_seed(seed)
+        torch.manual_seed(seed)
+        rollout = self.collector.next()  # [B, T]
+        with torch.no_grad():
+            next_value = self.value_fn(rollout["next"])  # [B, T, 1+S]
+            advantages, returns = compute_gae(
+                rollout["next", "reward"],
+                rollout["value"],
+                next_value.to(rollout["value"].dtype),
+                rollout["next", "done"],
+                rollout["next", "terminated"],
+                self.gamma,
+                self.gae_lambda,
+            )
+        rollout.set("advantages", advantages)
+        rollout.set("returns", returns)
+        stats = rollout_stats(rollout, self.names)
+        ev = explained_variance(rollout["value"], returns)
+        for level, value in zip(["meta", *self.names], ev.tolist()):
+            stats[f"explained_variance/{level}"] = value
+        self.state = RolloutState(
+            rollouts=index + 1, frames=self.state.frames + rollout.numel(), stats=stats
+        )
+        return rollout
+
+    def minibatches(self, rollout: TensorDictBase) -> Iterator[TensorDictBase]:
+        """``n_epochs`` passes of shuffled minibatches over the flattened rollout."""
+        flat = rollout.exclude(*_DROP).reshape(-1)
+        frames = flat.shape[0]
+        size = min(self.minibatch_size, frames)
+        n_mb = self.n_minibatches(frames)
+        gen = torch.Generator().manual_seed(rollout_seed(self.seed, self.state.rollouts) + 1)
+        for _ in range(self.n_epochs):
+            perm = torch.randperm(frames, generator=gen)
+            for i in range(n_mb):
+                yield flat[perm[i * size : (i + 1) * size]]
+
+    def __iter__(self) -> Iterator[TensorDictBase]:
+        yield from self.minibatches(self.collect())
+
+    def state_dict(self) -> dict[str, object]:
+        return {"rollouts": self.state.rollouts, "frames": self.state.frames}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.state = RolloutState(rollouts=int(state["rollouts"]), frames=int(state["frames"]))  # type: ignore[call-overload]
+
+
+def policy_values(policy: Any) -> Callable[[TensorDictBase], torch.Tensor]:
+    """``td -> value [.., 1+S]`` from the policy's deterministic pass (the GAE bootstrap)."""
+
+    def values(td: TensorDictBase) -> torch.Tensor:
+        return policy(td.select(*policy.in_keys), deterministic=True)["value"]
+
+    return values
+
+
+def _keep_as_is(item: TensorDictBase) -> TensorDictBase:
+    """DataLoader collate for ready-made minibatches (a TensorDict is not a plain mapping)."""
+    return item
+
+
+def make_dataloader(dataset: RolloutMinibatches) -> DataLoader:
+    """A DataLoader that hands each minibatch to Lightning unchanged (main process)."""
+    return DataLoader(dataset, batch_size=None, collate_fn=_keep_as_is, num_workers=0)

@@ -1,0 +1,164 @@
+"""``HierarchicalPPOModule``: the LightningModule every phase builds on.
+
+Lightning owns the loop: one epoch is one PPO iteration (the feed collects a rollout and
+yields ``n_epochs`` x minibatches), so ``ModelCheckpoint`` at each epoch end writes a
+checkpoint per rollout and ``check_val_every_n_epoch`` validates every k rollouts. The module
+uses manual optimisation because a phase may step several optimisers (meta-controller,
+specialists) at their own learning rates and update frequencies. The phase decides which
+levels train through :meth:`trained_groups`; the PPO core masks the other levels out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningModule
+from tensordict import TensorDictBase
+from torch import nn
+from torch.utils.data import DataLoader
+
+from mtquant.agents.training.collector_dataset import RolloutMinibatches, make_dataloader
+from mtquant.agents.training.ppo_loss import PPOCoefficients, level_mask, ppo_loss
+
+GROUPS = ("meta", "specialists")
+
+
+@dataclass(frozen=True)
+class GroupSchedule:
+    """Optimiser settings of one parameter group (``meta`` or ``specialists``)."""
+
+    learning_rate: float
+    update_freq: int = 1  # step this group every k rollouts
+
+
+class HierarchicalPPOModule(LightningModule):
+    """PPO over the levels of the hierarchy that ``schedules`` names.
+
+    ``policy`` is a ``HierarchicalPolicy`` (``meta`` and ``specialists`` submodules, a
+    ``fixed_allocation`` flag, ``set_trainable`` and ``evaluate_actions``); ``feed`` the rollout feed;
+    ``validate_fn(policy) -> dict`` runs the deterministic validation episode (``val/...``).
+    """
+
+    phase = "ppo"
+    fixed_allocation = False  # phase 1: equal allocation, appetite 1, no meta log-prob
+
+    def __init__(
+        self,
+        policy: nn.Module,
+        feed: RolloutMinibatches,
+        n_specialists: int,
+        schedules: dict[str, GroupSchedule],
+        coef: PPOCoefficients,
+        max_grad_norm: float,
+        validate_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.policy = policy
+        self.feed = feed
+        self.n_specialists = n_specialists
+        self.schedules = {g: schedules[g] for g in GROUPS if g in schedules}
+        self.coef = coef
+        self.max_grad_norm = max_grad_norm
+        self.validate_fn = validate_fn
+        self.last_val: dict[str, float] = {}
+        self._freeze_untrained()
+
+    def _group_params(self, group: str) -> list[nn.Parameter]:
+        policy: Any = self.policy
+        return list(policy.meta.parameters() if group == "meta" else policy.specialists.parameters())
+
+    def _freeze_untrained(self) -> None:
+        """Fix or free the allocation (phase 1) and freeze the groups this phase does not train."""
+        policy: Any = self.policy
+        policy.fixed_allocation = self.fixed_allocation
+        policy.set_trainable(meta="meta" in self.schedules, specialists="specialists" in self.schedules)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [
+            torch.optim.Adam(self._group_params(g), lr=s.learning_rate, eps=1e-5)
+            for g, s in self.schedules.items()
+        ]
+
+    def train_dataloader(self) -> DataLoader:
+        return make_dataloader(self.feed)
+
+    def val_dataloader(self) -> DataLoader:
+        # one item per validation: the deterministic episode runs in validation_step
+        return DataLoader([0], batch_size=None)
+
+    def due_groups(self, rollout: int) -> list[str]:
+        """Groups whose optimiser steps on this rollout (``rollout`` counts from 0)."""
+        return [g for g, s in self.schedules.items() if rollout % s.update_freq == 0]
+
+    def on_train_epoch_start(self) -> None:
+        # PPO needs the same network at collection and update: dropout stays off (eval mode)
+        self.policy.eval()
+
+    def training_step(self, batch: TensorDictBase, batch_idx: int) -> torch.Tensor:
+        self.policy.eval()
+        rollout = self.feed.state.rollouts - 1
+        due = self.due_groups(rollout)
+        optimizers = dict(zip(self.schedules, self._optimizers_list()))
+        mask = level_mask(self.n_specialists, "meta" in due, "specialists" in due)
+        policy: Any = self.policy
+        new = policy.evaluate_actions(batch)
+        out = ppo_loss(new, batch, mask.to(self.device), self.coef)
+        if due:
+            for g in due:
+                optimizers[g].zero_grad()
+            self.manual_backward(out["loss"])
+            for g in due:
+                self.clip_gradients(
+                    optimizers[g], gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm"
+                )
+                optimizers[g].step()
+        names = ("loss", "pg_loss", "v_loss", "entropy_loss", "approx_kl", "clipfrac")
+        self.log_dict(
+            {f"train/{k}": out[k].detach() for k in names},
+            on_step=False,
+            on_epoch=True,
+            batch_size=batch.shape[0],
+        )
+        return out["loss"]
+
+    def _optimizers_list(self) -> list[Any]:
+        opts = self.optimizers()
+        return list(opts) if isinstance(opts, list | tuple) else [opts]
+
+    def on_train_epoch_end(self) -> None:
+        stats = {f"rollout/{k}": v for k, v in self.feed.state.stats.items()}
+        stats["rollout/frames"] = float(self.feed.state.frames)
+        stats["rollout/index"] = float(self.feed.state.rollouts)
+        self.log_dict(stats, on_step=False, on_epoch=True, batch_size=1)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        if self.validate_fn is None:
+            return
+        was_training = self.policy.training
+        self.policy.eval()
+        with torch.no_grad():
+            metrics = self.validate_fn(self.policy)
+        self.policy.train(was_training)
+        self.last_val = dict(metrics)
+        self.log_dict({f"val/{k}": float(v) for k, v in metrics.items()}, prog_bar=True, batch_size=1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the feed's position and the RNG states so a resumed run continues exactly."""
+        checkpoint["mtquant_feed"] = self.feed.state_dict()
+        checkpoint["mtquant_rng"] = {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "mtquant_feed" in checkpoint:
+            self.feed.load_state_dict(checkpoint["mtquant_feed"])
+        rng = checkpoint.get("mtquant_rng")
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            np.random.set_state(rng["numpy"])

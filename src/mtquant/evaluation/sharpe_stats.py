@@ -1,0 +1,163 @@
+"""How much to trust a Sharpe ratio: PSR, Deflated Sharpe, stationary-bootstrap intervals.
+
+Conventions:
+
+- Inside PSR / DSR the Sharpe ratio is *per period* (daily, not annualised): ``SR = mean / std``
+  with ``ddof=1``; skewness ``g3`` and kurtosis ``g4`` are the population (biased) moments, and
+  ``g4`` is the plain kurtosis (3 for a normal), not the excess kurtosis.
+- PSR (Bailey & Lopez de Prado 2012):
+  ``PSR(SR*) = Phi((SR - SR*) sqrt(n - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2))``.
+- DSR (Bailey & Lopez de Prado 2014) is PSR against the Sharpe the best of ``N`` skill-less
+  trials is expected to reach: ``E[max] = sqrt(V) ((1 - gamma) Phi^-1(1 - 1/N)
+  + gamma Phi^-1(1 - 1/(N e)))``, gamma the Euler-Mascheroni constant, ``V`` the variance of the
+  trials' per-period Sharpes. ``E[max] = 0`` for a single trial (nothing to deflate).
+- The bootstrap is the stationary bootstrap of Politis & Romano (1994): blocks start at uniform
+  positions, their lengths are geometric with mean ``mean_block`` (default ``n ** (1/3)``,
+  the usual rate for block bootstraps of means), and wrap around the end of the series.
+  Intervals are percentile intervals of the *annualised* Sharpe, seeded by a numpy Generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+from mtquant.errors import DataError
+from mtquant.evaluation.metrics import PERIODS_PER_YEAR, as_returns, sharpe_ratio
+
+EULER_GAMMA = float(np.euler_gamma)
+
+
+def sharpe_moments(returns: ArrayLike) -> tuple[float | None, float, float]:
+    """(per-period SR, skewness g3, non-excess kurtosis g4); a constant series has g3=0, g4=3."""
+    r = as_returns(returns)
+    sr = sharpe_ratio(r, periods=1)
+    if r.size < 2 or np.ptp(r) == 0.0:
+        return sr, 0.0, 3.0
+    return sr, float(stats.skew(r, bias=True)), float(stats.kurtosis(r, fisher=False, bias=True))
+
+
+def probabilistic_sharpe_ratio(returns: ArrayLike, sr_benchmark: float = 0.0) -> float | None:
+    """Probability that the true per-period Sharpe exceeds ``sr_benchmark`` (per period).
+
+    ``None`` when the Sharpe itself is undefined (fewer than 2 days, constant non-zero returns).
+    """
+    r = as_returns(returns)
+    sr, g3, g4 = sharpe_moments(r)
+    if sr is None:
+        return None
+    var_term = 1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr**2  # >= (1 - g3 SR / 2)^2 >= 0
+    if var_term <= 0.0:
+        return None
+    z = (sr - sr_benchmark) * np.sqrt(r.size - 1) / np.sqrt(var_term)
+    return float(stats.norm.cdf(z))
+
+
+def expected_max_sharpe(sr_variance: float, n_trials: int) -> float:
+    """Expected per-period Sharpe of the best of ``n_trials`` skill-less trials."""
+    if n_trials < 1:
+        raise DataError(f"n_trials: expected >= 1 configuration tried, got {n_trials!r}")
+    if not np.isfinite(sr_variance) or sr_variance < 0.0:
+        raise DataError(f"sr_variance: expected a finite variance >= 0, got {sr_variance!r}")
+    if n_trials == 1:
+        return 0.0
+    z1 = stats.norm.ppf(1.0 - 1.0 / n_trials)
+    z2 = stats.norm.ppf(1.0 - 1.0 / (n_trials * np.e))
+    return float(np.sqrt(sr_variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
+
+
+def deflated_sharpe_ratio(
+    returns: ArrayLike, n_trials: int, trial_sharpe_variance: float | None = None
+) -> float | None:
+    """PSR against ``E[max]`` of ``n_trials`` configurations.
+
+    ``trial_sharpe_variance`` is the variance of the trials' per-period Sharpes; when the trials
+    were not kept, the default is ``1 / (n - 1)``, the sampling variance of a per-period Sharpe
+    of n normal returns with no skill, i.e. what skill-less trials would scatter by.
+    """
+    r = as_returns(returns)
+    if r.size < 2:
+        return None
+    v = 1.0 / (r.size - 1) if trial_sharpe_variance is None else trial_sharpe_variance
+    return probabilistic_sharpe_ratio(r, expected_max_sharpe(v, n_trials))
+
+
+def stationary_bootstrap_indices(
+    n: int, n_boot: int, mean_block: float, rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """``[n_boot, n]`` resampling indices of the stationary bootstrap (vectorised)."""
+    if n < 1 or n_boot < 1 or mean_block < 1.0:
+        raise DataError(
+            f"bootstrap: need n >= 1, n_boot >= 1, mean_block >= 1; got {n}, {n_boot}, {mean_block}"
+        )
+    new_block = rng.random((n_boot, n)) < 1.0 / mean_block
+    new_block[:, 0] = True
+    starts = rng.integers(0, n, size=(n_boot, n))
+    t = np.arange(n)
+    block_start_t = np.maximum.accumulate(np.where(new_block, t, 0), axis=1)  # [B, n]
+    first_index = np.take_along_axis(starts, block_start_t, axis=1)
+    return (first_index + (t - block_start_t)) % n
+
+
+def _annualised_sharpes(samples: NDArray[np.float64], periods: int) -> NDArray[np.float64]:
+    """Row-wise Sharpe ``[B]``; rows with zero spread get 0.0 (mean 0) or NaN (undefined)."""
+    mean = samples.mean(axis=1)
+    std = samples.std(axis=1, ddof=1)
+    flat = np.ptp(samples, axis=1) == 0.0
+    safe = np.where(flat, 1.0, std)
+    out = np.where(flat, np.where(mean == 0.0, 0.0, np.nan), mean / safe)
+    return out * np.sqrt(periods)
+
+
+def _percentile_interval(values: NDArray[np.float64], alpha: float) -> tuple[float, float] | None:
+    ok = values[np.isfinite(values)]
+    if ok.size < values.size / 2:  # most resamples undefined: no honest interval
+        return None
+    lo, hi = np.quantile(ok, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
+def bootstrap_sharpe_ci(
+    returns: ArrayLike,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+    mean_block: float | None = None,
+    periods: int = PERIODS_PER_YEAR,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """(low, high) percentile interval of the annualised Sharpe at level 1 - alpha.
+
+    ``None`` for fewer than 3 returns or when most resamples have an undefined Sharpe.
+    """
+    r = as_returns(returns)
+    if r.size < 3:
+        return None
+    block = max(1.0, r.size ** (1.0 / 3.0)) if mean_block is None else mean_block
+    idx = stationary_bootstrap_indices(r.size, n_boot, block, np.random.default_rng(seed))
+    return _percentile_interval(_annualised_sharpes(r[idx], periods), alpha)
+
+
+def bootstrap_sharpe_difference_ci(
+    returns_a: ArrayLike,
+    returns_b: ArrayLike,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+    mean_block: float | None = None,
+    periods: int = PERIODS_PER_YEAR,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Interval of Sharpe(a) - Sharpe(b) from a *paired* stationary bootstrap (same days drawn
+    for both series), so the common market moves cancel; both series must share dates."""
+    a = as_returns(returns_a, "returns_a")
+    b = as_returns(returns_b, "returns_b")
+    if a.shape != b.shape:
+        raise DataError(
+            f"paired bootstrap: series of {a.size} and {b.size} days; need the same days"
+        )
+    if a.size < 3:
+        return None
+    block = max(1.0, a.size ** (1.0 / 3.0)) if mean_block is None else mean_block
+    idx = stationary_bootstrap_indices(a.size, n_boot, block, np.random.default_rng(seed))
+    diff = _annualised_sharpes(a[idx], periods) - _annualised_sharpes(b[idx], periods)
+    return _percentile_interval(diff, alpha)

@@ -1,0 +1,284 @@
+"""Risk limits and :func:`enforce_limits`, the one function that makes a book compliant.
+
+Every path that executes target weights (the TorchRL transform, the hierarchical system's
+``step()``, the baselines) calls :func:`enforce_limits`. Weights are signed notional / equity.
+
+Order of the layers (each only shrinks magnitudes and never flips a sign, so a limit met by
+an earlier layer stays met after the later ones; the VaR layer is last because VaR is not
+monotone in each leg but is homogeneous of degree 1 in a common scale):
+
+1. correlation concentration: the effective correlation of held legs i, j is
+   ``sign(w_i) sign(w_j) rho_ij``; every held pair above ``max_correlation_exposure`` loses its
+   smaller leg (ties: the later index), in one vectorised shot. Every offending pair loses a leg
+   and correlations and signs of the others do not change, so no offending pair is left;
+2. per-sector gross ``sum_{i in k} |w_i| <= max_sector_allocation * max_gross_leverage``
+   (the sector's legs are scaled linearly);
+3. gross leverage ``sum |w_i| <= max_gross_leverage`` (linear scale);
+4. per-position ``|w_i| <= max_position_weight`` (magnitude clip);
+5. margin ``sum |w_i| margin_rate_i <= max_margin_usage`` (linear scale);
+6. parametric VaR ``z sqrt(w' S w) <= max_portfolio_var`` via
+   ``scale = clamp(limit / VaR, max=1)``.
+
+A compliant book passes through bit-identical (its scales are exactly 1.0, nothing is dropped
+or clipped). Binding codes: ``binding`` is the last layer that changed the book (0 none,
+1 correlation, 2 sector, 3 gross, 4 position, 5 margin, 6 VaR); ``binding_flags`` has bit
+``k - 1`` set for every layer ``k`` that changed it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import torch
+
+from mtquant.config.risk import RiskConfig
+from mtquant.errors import DataError
+from mtquant.instruments import InstrumentUniverse
+from mtquant.risk_management.var import quad_form, z_score
+
+HELD_EPS = 1e-12  # |w| above this counts as a held leg
+BINDING_NAMES = ("none", "correlation", "sector", "gross", "position", "margin", "var")
+
+
+@dataclass
+class RiskLimits:
+    """Limits of :class:`RiskConfig` plus the universe's sector index and margin rates."""
+
+    max_portfolio_var: float
+    confidence: float
+    max_correlation_exposure: float
+    max_sector_allocation: float
+    max_gross_leverage: float
+    max_position_weight: float
+    max_margin_usage: float
+    sector_index: torch.Tensor  # [N] long, position of each instrument's sector
+    margin_rate: torch.Tensor  # [N] margin as a fraction of notional
+    sector_names: tuple[str, ...] = ()
+    z: float = field(init=False)
+    sector_onehot: torch.Tensor = field(init=False)  # [N, K]
+    same_sector: torch.Tensor = field(init=False)  # [N, N] 1 where i and j share a sector
+    pair_flat: torch.Tensor = field(init=False)  # [P] flat index i * N + j of the pairs i < j
+    pair_i_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, i] of the pairs i < j
+    pair_j_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, j] of the pairs i < j
+    layer_codes: torch.Tensor = field(init=False)  # [6] codes 1..6 of the layers
+
+    def __post_init__(self) -> None:
+        n = int(self.sector_index.shape[0])
+        if self.margin_rate.shape != (n,):
+            raise DataError(f"margin_rate must be [{n}]; got {tuple(self.margin_rate.shape)}")
+        self.z = z_score(self.confidence)
+        k = max(len(self.sector_names), int(self.sector_index.max()) + 1 if n else 0)
+        idx = self.sector_index.long()
+        self.sector_index = idx
+        self.sector_onehot = torch.nn.functional.one_hot(idx, k).to(self.margin_rate.dtype)
+        self.same_sector = self.sector_onehot @ self.sector_onehot.T
+        pi, pj = pair_index(n, idx.device)
+        self.pair_flat = pi * n + pj
+        sel = pair_selector(n, self.margin_rate.dtype, idx.device)
+        self.pair_i_sel = sel[:, : len(pi)].contiguous()  # [N, P]
+        self.pair_j_sel = sel[:, len(pi) :].contiguous()  # [N, P]
+        self.layer_codes = torch.arange(1, len(BINDING_NAMES), device=idx.device)
+
+    @classmethod
+    def from_config(
+        cls, risk_cfg: RiskConfig, universe: InstrumentUniverse, dtype: torch.dtype = torch.float64
+    ) -> RiskLimits:
+        return cls(
+            max_portfolio_var=risk_cfg.max_portfolio_var,
+            confidence=risk_cfg.var_confidence,
+            max_correlation_exposure=risk_cfg.max_correlation_exposure,
+            max_sector_allocation=risk_cfg.max_sector_allocation,
+            max_gross_leverage=risk_cfg.max_gross_leverage,
+            max_position_weight=risk_cfg.max_position_weight,
+            max_margin_usage=risk_cfg.max_margin_usage,
+            sector_index=universe.sector_index(),
+            margin_rate=universe.terms(dtype=dtype)["margin_rate"],
+            sector_names=tuple(universe.sectors),
+        )
+
+    @property
+    def n(self) -> int:
+        return int(self.sector_index.shape[0])
+
+    @property
+    def sector_cap(self) -> float:
+        """Gross notional / equity allowed per sector."""
+        return self.max_sector_allocation * self.max_gross_leverage
+
+    def to(self, device: torch.device | str, dtype: torch.dtype) -> RiskLimits:
+        """Copy with tensors on ``device`` and margin rates in ``dtype``."""
+        init = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        init["sector_index"] = self.sector_index.to(device)
+        init["margin_rate"] = self.margin_rate.to(device=device, dtype=dtype)
+        return RiskLimits(**init)
+
+
+@dataclass
+class RiskDiagnostics:
+    """What :func:`enforce_limits` did to each book, all ``[B]``."""
+
+    proposed_var: torch.Tensor
+    executed_var: torch.Tensor
+    scale: torch.Tensor  # executed gross / proposed gross (1 for an empty book)
+    binding: torch.Tensor  # int64, last binding layer (see BINDING_NAMES)
+    binding_flags: torch.Tensor  # int64, bit k-1 for every layer k that bound
+    correlation_exposure_before: torch.Tensor
+    correlation_exposure_after: torch.Tensor
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def correlation_from_cov(cov: torch.Tensor) -> torch.Tensor:
+    """Correlation ``[.., N, N]`` of a covariance; 0 where a variance is 0."""
+    inv_sd = _inv_sd(cov)
+    return cov * inv_sd.unsqueeze(-1) * inv_sd.unsqueeze(-2)
+
+
+def _inv_sd(cov: torch.Tensor) -> torch.Tensor:
+    """``1 / sqrt(S_ii)`` ``[.., N]``, 0 where the variance is 0 (its correlations are 0)."""
+    var = torch.diagonal(cov, dim1=-2, dim2=-1)
+    return torch.where(var > 0, var.clamp(min=0.0).rsqrt(), 0.0)
+
+
+def pair_index(n: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``i`` and columns ``j`` ``[P]`` of the ``P = N (N - 1) / 2`` pairs with i < j."""
+    ij = torch.triu_indices(n, n, offset=1, device=device)
+    return ij[0], ij[1]
+
+
+def pair_selector(n: int, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[N, 2P]`` 0/1 matrix: ``x @ sel`` = ``cat(x[:, i], x[:, j])`` over the pairs i < j.
+
+    A matmul with a 0/1 matrix copies values exactly (finite inputs) and is much faster on CPU
+    than advanced indexing for small N.
+    """
+    pi, pj = pair_index(n, device)
+    eye = torch.eye(n, dtype=dtype, device=device)
+    return torch.cat([eye[:, pi], eye[:, pj]], dim=1)
+
+
+def _pair_correlations(
+    weights: torch.Tensor,
+    cov: torch.Tensor,
+    sel_i: torch.Tensor,
+    sel_j: torch.Tensor,
+    flat_idx: torch.Tensor,
+) -> torch.Tensor:
+    """Effective correlations ``sign(w_i) sign(w_j) rho_ij`` of the pairs i < j → ``[B, P]``.
+
+    Working on the P upper-triangle pairs instead of [B, N, N] matrices keeps the hot path to
+    a handful of small contiguous ops.
+    """
+    n = weights.shape[-1]
+    g = torch.sign(weights) * _inv_sd(cov)  # [B, N]
+    if cov.ndim == 2:
+        c = cov.reshape(n * n)[flat_idx]  # [P]
+    else:
+        c = torch.gather(cov.reshape(-1, n * n), 1, flat_idx.expand(cov.shape[0], -1))
+    return (g @ sel_i) * (g @ sel_j) * c
+
+
+def _held_pairs(
+    weights: torch.Tensor, sel_i: torch.Tensor, sel_j: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Held pairs ``[B, P]`` (both ``|w| > 1e-12``) and the legs' ``|w_i|``, ``|w_j|`` ``[B, P]``."""
+    a = weights.abs()
+    a_i, a_j = a @ sel_i, a @ sel_j
+    return torch.minimum(a_i, a_j) > HELD_EPS, a_i, a_j
+
+
+def _max_held(eff: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
+    """Max of ``eff`` over held pairs ``[B]``; 0 with fewer than two held legs."""
+    top = torch.where(held, eff, -torch.inf).amax(-1)
+    return torch.where(top == -torch.inf, 0.0, top)
+
+
+def correlation_exposure(weights: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+    """Max effective correlation ``sign(w_i) sign(w_j) rho_ij`` over held pairs → ``[B]``.
+
+    ``weights`` ``[B, N]`` (a leg is held when ``|w| > 1e-12``), ``rho`` ``[B, N, N]`` or
+    ``[N, N]`` (a correlation, or a covariance: its diagonal normalises it); 0 for fewer than
+    two held legs.
+    """
+    n = weights.shape[-1]
+    pi, pj = pair_index(n, weights.device)
+    sel = pair_selector(n, weights.dtype, weights.device)
+    sel_i, sel_j = sel[:, : len(pi)], sel[:, len(pi) :]
+    eff = _pair_correlations(weights, rho.to(weights.dtype), sel_i, sel_j, pi * n + pj)
+    return _max_held(eff, _held_pairs(weights, sel_i, sel_j)[0])
+
+
+def _check_shapes(weights: torch.Tensor, cov: torch.Tensor, n: int) -> None:
+    if weights.ndim != 2 or weights.shape[1] != n:
+        raise DataError(f"weights must be [B, {n}]; got {tuple(weights.shape)}")
+    ok = cov.shape == (n, n) or (cov.ndim == 3 and cov.shape == (weights.shape[0], n, n))
+    if not ok:
+        raise DataError(f"cov must be [{n}, {n}] or [B, {n}, {n}]; got {tuple(cov.shape)}")
+
+
+def enforce_limits(
+    weights: torch.Tensor, cov: torch.Tensor, limits: RiskLimits
+) -> tuple[torch.Tensor, RiskDiagnostics]:
+    """Compliant executed weights ``[B, N]`` for proposed ``weights [B, N]`` (module doc)."""
+    _check_shapes(weights, cov, limits.n)
+    if limits.margin_rate.dtype != weights.dtype or limits.margin_rate.device != weights.device:
+        limits = limits.to(weights.device, weights.dtype)
+    cov = cov.to(weights.dtype)
+    w0 = weights
+
+    # 1. correlation concentration: drop the smaller leg of every offending held pair
+    sel_i, sel_j = limits.pair_i_sel, limits.pair_j_sel
+    eff = _pair_correlations(w0, cov, sel_i, sel_j, limits.pair_flat)  # [B, P]
+    held, a_i, a_j = _held_pairs(w0, sel_i, sel_j)
+    offending = (held & (eff > limits.max_correlation_exposure)).to(w0.dtype)
+    drop_j = (a_j <= a_i).to(w0.dtype)  # j > i, so a tie drops the later index j
+    hits = (offending * drop_j) @ sel_j.T + (offending * (1.0 - drop_j)) @ sel_i.T  # [B, N]
+    drop = hits > 0
+    w = torch.where(drop, 0.0, w0)
+
+    # 2. per-sector gross notional (same-sector sums through one [N, N] matmul)
+    sector_scale = (limits.sector_cap / (w.abs() @ limits.same_sector)).clamp(max=1.0)
+    w = w * sector_scale
+
+    # 3. gross leverage
+    gross_scale = (limits.max_gross_leverage / w.abs().sum(-1)).clamp(max=1.0)
+    w = w * gross_scale.unsqueeze(-1)
+
+    # 4. per-position magnitude
+    cap = limits.max_position_weight
+    clipped = (w.abs() > cap).any(-1)
+    w = w.clamp(-cap, cap)
+
+    # 5. margin usage
+    margin = w.abs() @ limits.margin_rate
+    margin_scale = (limits.max_margin_usage / margin).clamp(max=1.0)
+    w = w * margin_scale.unsqueeze(-1)
+
+    # 6. parametric VaR, homogeneous of degree 1 in a common scale
+    var_pre = limits.z * quad_form(w, cov).clamp(min=0.0).sqrt()
+    var_scale = (limits.max_portfolio_var / var_pre).clamp(max=1.0)
+    executed = w * var_scale.unsqueeze(-1)
+
+    bound = torch.stack(
+        [
+            drop.any(-1),
+            (sector_scale < 1.0).any(-1),
+            gross_scale < 1.0,
+            clipped,
+            margin_scale < 1.0,
+            var_scale < 1.0,
+        ],
+        dim=-1,
+    ).long()  # [B, 6], layer k in column k - 1
+    gross0 = w0.abs().sum(-1)
+    diag = RiskDiagnostics(
+        proposed_var=limits.z * quad_form(w0, cov).clamp(min=0.0).sqrt(),
+        executed_var=var_pre * var_scale,
+        scale=torch.where(gross0 > 0, executed.abs().sum(-1) / gross0, 1.0),
+        binding=(bound * limits.layer_codes).amax(-1),
+        binding_flags=(bound << (limits.layer_codes - 1)).sum(-1),
+        correlation_exposure_before=_max_held(eff, held),
+        correlation_exposure_after=_max_held(eff, _held_pairs(executed, sel_i, sel_j)[0]),
+    )
+    return executed, diag
