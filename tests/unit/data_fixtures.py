@@ -40,8 +40,12 @@ def csv_rows(n: int = 5, start: str = "2020-01-02", base: float = 100.0) -> list
     return rows
 
 
-def write_csv(folder: Path, symbol: str, rows: list[str],
-              header: str = "date,open,high,low,close,volume,spread") -> Path:
+def write_csv(
+    folder: Path,
+    symbol: str,
+    rows: list[str],
+    header: str = "date,open,high,low,close,volume,spread",
+) -> Path:
     path = folder / f"{symbol}.csv"
     path.write_text("\n".join([header, *rows]) + "\n")
     return path
@@ -67,8 +71,14 @@ def run_config(
     return RunConfig(
         instruments=InstrumentsConfig(active=list(groups), specialists=groups, symbols=specs),
         data=DataConfig(
-            source=source, path=path, start=start, end=end, max_ffill_days=max_ffill_days,
-            seed=seed, synthetic=synthetic or SyntheticConfig(),
-            split=SplitConfig(), walk_forward=WalkForwardConfig(),
+            source=source,
+            path=path,
+            start=start,
+            end=end,
+            max_ffill_days=max_ffill_days,
+            seed=seed,
+            synthetic=synthetic or SyntheticConfig(),
+            split=SplitConfig(),
+            walk_forward=WalkForwardConfig(),
         ),
     )

@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch
 from torchrl.collectors import Collector
 
-from mtquant.agents.training.collector_dataset import RolloutMinibatches, make_dataloader, policy_values
+from mtquant.agents.training.collector_dataset import (
+    RolloutMinibatches,
+    make_dataloader,
+    policy_values,
+)
 from mtquant.agents.training.toy import ToyHierarchicalPolicy, ToyMarketEnv
 
 GROUPS = {"forex": 3, "commodities": 2, "equity": 3}

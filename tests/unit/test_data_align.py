@@ -18,8 +18,14 @@ def _two_symbols(tmp_path: Path, drop_gbp: list[int], n: int = 12, max_ffill: in
     write_mt5(tmp_path, "EURUSD", mt5_rows(n, start="2020-01-06"))
     rows = mt5_rows(n, start="2020-01-06", base=1.3)
     write_mt5(tmp_path, "GBPUSD", [r for k, r in enumerate(rows) if k not in drop_gbp])
-    cfg = run_config("mt5_csv", {"fx": ["EURUSD", "GBPUSD"]}, path=str(tmp_path), start=None,
-                     end=None, max_ffill_days=max_ffill)
+    cfg = run_config(
+        "mt5_csv",
+        {"fx": ["EURUSD", "GBPUSD"]},
+        path=str(tmp_path),
+        start=None,
+        end=None,
+        max_ffill_days=max_ffill,
+    )
     return load_market_data(cfg)
 
 
@@ -50,8 +56,11 @@ def test_alignment_with_zero_fill_limit_keeps_only_common_days(tmp_path: Path) -
 
 def test_alignment_skips_days_when_every_market_is_shut(tmp_path: Path) -> None:
     days = pd.bdate_range("2020-12-21", periods=10)
-    rows = [r for r, d in zip(mt5_rows(10, start="2020-12-21"), days, strict=True)
-            if d != pd.Timestamp("2020-12-25")]
+    rows = [
+        r
+        for r, d in zip(mt5_rows(10, start="2020-12-21"), days, strict=True)
+        if d != pd.Timestamp("2020-12-25")
+    ]
     write_mt5(tmp_path, "EURUSD", rows)
     cfg = run_config("mt5_csv", {"fx": ["EURUSD"]}, path=str(tmp_path), start=None, end=None)
     data = load_market_data(cfg)
@@ -60,8 +69,9 @@ def test_alignment_skips_days_when_every_market_is_shut(tmp_path: Path) -> None:
 
 def test_alignment_window_with_no_bars_raises(tmp_path: Path) -> None:
     write_mt5(tmp_path, "EURUSD", mt5_rows(5, start="2020-01-06"))
-    cfg = run_config("mt5_csv", {"fx": ["EURUSD"]}, path=str(tmp_path), start="2021-01-01",
-                     end="2021-12-31")
+    cfg = run_config(
+        "mt5_csv", {"fx": ["EURUSD"]}, path=str(tmp_path), start="2021-01-01", end="2021-12-31"
+    )
     with pytest.raises(DataError, match="EURUSD: no bars between data.start=2021-01-01"):
         load_market_data(cfg)
 

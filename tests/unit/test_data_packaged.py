@@ -106,7 +106,14 @@ def test_packaged_rejects_unknown_symbol_listing_available() -> None:
 
 
 def test_packaged_window_follows_data_start_and_end() -> None:
-    data = load_market_data(run_config(start="2010-01-01", end="2010-12-31",
-                                       symbols={"fx": ["EURUSD", "WTIUSD"]}))
+    data = load_market_data(
+        run_config(start="2010-01-01", end="2010-12-31", symbols={"fx": ["EURUSD", "WTIUSD"]})
+    )
     assert data.dates[0] == pd.Timestamp("2010-01-04")
     assert data.dates[-1] == pd.Timestamp("2010-12-31")
+
+
+def test_load_accepts_composed_dictconfig_with_forex_instruments() -> None:
+    data = load_market_data(compose_config("train", ["instruments=forex"]))
+    assert data.symbols == ["EURUSD", "GBPUSD", "USDJPY"]
+    assert data.gaps == []  # the FX fixings alone have no gap beyond the fill limit

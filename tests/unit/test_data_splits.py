@@ -38,8 +38,9 @@ def test_splits_raise_when_data_too_short() -> None:
 
 
 def test_walk_forward_folds_expand_and_test_follows_train() -> None:
-    folds = walk_forward_folds(DATES, WalkForwardConfig(initial_train_years=5, retrain_months=12,
-                                                        test_months=6))
+    folds = walk_forward_folds(
+        DATES, WalkForwardConfig(initial_train_years=5, retrain_months=12, test_months=6)
+    )
     assert DATES[folds[0].test[0]] == pd.Timestamp("2004-01-05")  # first bday of 2004
     assert DATES[folds[0].test[1] - 1] == pd.Timestamp("2004-07-02")
     for prev, fold in zip(folds, folds[1:], strict=False):

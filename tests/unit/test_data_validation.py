@@ -13,8 +13,9 @@ from mtquant.errors import DataError
 
 
 def load_mt5(folder: Path, symbols: list[str] | None = None):
-    cfg = run_config("mt5_csv", {"fx": symbols or ["EURUSD"]}, path=str(folder), start=None,
-                     end=None)
+    cfg = run_config(
+        "mt5_csv", {"fx": symbols or ["EURUSD"]}, path=str(folder), start=None, end=None
+    )
     return load_market_data(cfg)
 
 
@@ -70,16 +71,27 @@ def test_mt5_loader_rejects_duplicate_timestamp(tmp_path: Path) -> None:
     rows = mt5_rows(4)
     rows.insert(2, rows[1])
     write_mt5(tmp_path, "EURUSD", rows)
-    expect_error(lambda: load_mt5(tmp_path), "EURUSD.csv", "line 4", "<DATE>",
-                 "2020-01-03", "duplicate timestamp")
+    expect_error(
+        lambda: load_mt5(tmp_path),
+        "EURUSD.csv",
+        "line 4",
+        "<DATE>",
+        "2020-01-03",
+        "duplicate timestamp",
+    )
 
 
 def test_mt5_loader_rejects_decreasing_timestamp(tmp_path: Path) -> None:
     rows = mt5_rows(4)
     rows[1], rows[2] = rows[2], rows[1]
     write_mt5(tmp_path, "EURUSD", rows)
-    expect_error(lambda: load_mt5(tmp_path), "EURUSD.csv", "line 4 (2020.01.03)", "<DATE>",
-                 "decreasing timestamp")
+    expect_error(
+        lambda: load_mt5(tmp_path),
+        "EURUSD.csv",
+        "line 4 (2020.01.03)",
+        "<DATE>",
+        "decreasing timestamp",
+    )
 
 
 def test_mt5_loader_rejects_empty_cell(tmp_path: Path) -> None:
@@ -88,8 +100,14 @@ def test_mt5_loader_rejects_empty_cell(tmp_path: Path) -> None:
     cells[5] = ""
     rows[2] = "\t".join(cells)
     write_mt5(tmp_path, "EURUSD", rows)
-    expect_error(lambda: load_mt5(tmp_path), "EURUSD.csv", "line 4 (2020.01.06)", "<CLOSE>",
-                 "value ''", "empty cell")
+    expect_error(
+        lambda: load_mt5(tmp_path),
+        "EURUSD.csv",
+        "line 4 (2020.01.06)",
+        "<CLOSE>",
+        "value ''",
+        "empty cell",
+    )
 
 
 def test_mt5_loader_rejects_nan_cell(tmp_path: Path) -> None:
@@ -105,22 +123,40 @@ def test_mt5_loader_rejects_non_positive_price(tmp_path: Path) -> None:
     cells[4] = "-1.10100"  # <LOW>
     rows[3] = "\t".join(cells)
     write_mt5(tmp_path, "EURUSD", rows)
-    expect_error(lambda: load_mt5(tmp_path), "EURUSD.csv", "line 5 (2020.01.07)", "<LOW>",
-                 "-1.101", "non-positive price")
+    expect_error(
+        lambda: load_mt5(tmp_path),
+        "EURUSD.csv",
+        "line 5 (2020.01.07)",
+        "<LOW>",
+        "-1.101",
+        "non-positive price",
+    )
 
 
 def test_mt5_loader_rejects_high_below_low(tmp_path: Path) -> None:
     rows = ["2020.01.02\t00:00:00\t1.10000\t1.09000\t1.10500\t1.10000\t1\t0\t1"]
     write_mt5(tmp_path, "EURUSD", mt5_rows(1, start="2019-12-31") + rows)
-    expect_error(lambda: load_mt5(tmp_path), "EURUSD.csv", "line 3 (2020.01.02)", "<HIGH>",
-                 "1.09", "high below low 1.105")
+    expect_error(
+        lambda: load_mt5(tmp_path),
+        "EURUSD.csv",
+        "line 3 (2020.01.02)",
+        "<HIGH>",
+        "1.09",
+        "high below low 1.105",
+    )
 
 
 def test_mt5_loader_rejects_close_outside_range(tmp_path: Path) -> None:
     rows = ["2020.01.02\t00:00:00\t1.10000\t1.10500\t1.09500\t1.20000\t1\t0\t1"]
     write_mt5(tmp_path, "EURUSD", rows)
-    expect_error(lambda: load_mt5(tmp_path), "EURUSD.csv", "line 2 (2020.01.02)", "<CLOSE>",
-                 "1.2", "close outside [low, high]")
+    expect_error(
+        lambda: load_mt5(tmp_path),
+        "EURUSD.csv",
+        "line 2 (2020.01.02)",
+        "<CLOSE>",
+        "1.2",
+        "close outside [low, high]",
+    )
 
 
 def test_mt5_loader_rejects_open_outside_range(tmp_path: Path) -> None:
@@ -133,24 +169,36 @@ def test_mt5_loader_rejects_unparseable_date(tmp_path: Path) -> None:
     rows = mt5_rows(3)
     rows[1] = rows[1].replace("2020.01.03", "2020-13-45")
     write_mt5(tmp_path, "EURUSD", rows)
-    expect_error(lambda: load_mt5(tmp_path), "EURUSD.csv", "line 3", "<DATE>", "2020-13-45",
-                 "unparseable date")
+    expect_error(
+        lambda: load_mt5(tmp_path),
+        "EURUSD.csv",
+        "line 3",
+        "<DATE>",
+        "2020-13-45",
+        "unparseable date",
+    )
 
 
 def test_mt5_loader_rejects_unparseable_number(tmp_path: Path) -> None:
     rows = mt5_rows(3)
     rows[2] = rows[2].replace("\t1002\t", "\tabc\t")
     write_mt5(tmp_path, "EURUSD", rows)
-    expect_error(lambda: load_mt5(tmp_path), "EURUSD.csv", "line 4", "<TICKVOL>", "'abc'",
-                 "not a number")
+    expect_error(
+        lambda: load_mt5(tmp_path), "EURUSD.csv", "line 4", "<TICKVOL>", "'abc'", "not a number"
+    )
 
 
 def test_mt5_loader_rejects_row_with_missing_fields(tmp_path: Path) -> None:
     rows = mt5_rows(3)
     rows[1] = "\t".join(rows[1].split("\t")[:6])
     write_mt5(tmp_path, "EURUSD", rows)
-    expect_error(lambda: load_mt5(tmp_path), "EURUSD.csv", "line 3", "unparseable row",
-                 "6 fields, header has 9")
+    expect_error(
+        lambda: load_mt5(tmp_path),
+        "EURUSD.csv",
+        "line 3",
+        "unparseable row",
+        "6 fields, header has 9",
+    )
 
 
 def test_mt5_loader_rejects_comma_separated_header(tmp_path: Path) -> None:
@@ -170,8 +218,12 @@ def test_mt5_loader_rejects_header_only_file(tmp_path: Path) -> None:
 
 def test_mt5_loader_rejects_missing_symbol_file_listing_what_is_there(tmp_path: Path) -> None:
     write_mt5(tmp_path, "EURUSD", mt5_rows(3))
-    expect_error(lambda: load_mt5(tmp_path, ["EURUSD", "GBPUSD"]), "GBPUSD.csv",
-                 "missing file for symbol GBPUSD", "files there: EURUSD.csv")
+    expect_error(
+        lambda: load_mt5(tmp_path, ["EURUSD", "GBPUSD"]),
+        "GBPUSD.csv",
+        "missing file for symbol GBPUSD",
+        "files there: EURUSD.csv",
+    )
 
 
 def test_mt5_loader_rejects_missing_folder(tmp_path: Path) -> None:
@@ -204,16 +256,23 @@ def test_csv_loader_rejects_non_positive_price(tmp_path: Path) -> None:
     cells[4] = "0"  # close of 2020-01-06
     rows[2] = ",".join(cells)
     write_csv(tmp_path, "SPX500", rows)
-    expect_error(lambda: load_csv(tmp_path), "SPX500.csv", "line 4 (2020-01-06)", "column close",
-                 "value 0.0", "non-positive price")
+    expect_error(
+        lambda: load_csv(tmp_path),
+        "SPX500.csv",
+        "line 4 (2020-01-06)",
+        "column close",
+        "value 0.0",
+        "non-positive price",
+    )
 
 
 def test_csv_loader_rejects_duplicate_timestamp(tmp_path: Path) -> None:
     rows = csv_rows(3)
     rows.append(rows[-1])
     write_csv(tmp_path, "SPX500", rows)
-    expect_error(lambda: load_csv(tmp_path), "SPX500.csv", "line 5", "column date",
-                 "duplicate timestamp")
+    expect_error(
+        lambda: load_csv(tmp_path), "SPX500.csv", "line 5", "column date", "duplicate timestamp"
+    )
 
 
 def test_csv_loader_rejects_partial_range_columns(tmp_path: Path) -> None:
@@ -226,8 +285,13 @@ def test_parquet_loader_rejects_nan_naming_the_date(tmp_path: Path) -> None:
         {"date": pd.bdate_range("2020-01-02", periods=3), "close": [1.0, float("nan"), 1.2]}
     )
     frame.to_parquet(tmp_path / "SPX500.parquet")
-    expect_error(lambda: load_csv(tmp_path, "parquet"), "SPX500.parquet", "row 2 (2020-01-03)",
-                 "column close", "NaN")
+    expect_error(
+        lambda: load_csv(tmp_path, "parquet"),
+        "SPX500.parquet",
+        "row 2 (2020-01-03)",
+        "column close",
+        "NaN",
+    )
 
 
 def test_parquet_loader_reads_valid_file(tmp_path: Path) -> None:

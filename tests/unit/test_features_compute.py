@@ -13,7 +13,7 @@ from test_features_fixtures import ALL8, make_market_data
 from mtquant.config import compose_config, to_object
 from mtquant.data.market_data import FIELDS
 from mtquant.errors import DataError
-from mtquant.features import OBS_NAMES, compute_features
+from mtquant.features import FOREX_FEATURES, OBS_NAMES, compute_features
 from mtquant.features.compute import VALID_FROM
 from mtquant.features.instrument_obs import RAW_FEATURES
 from mtquant.features.risk_inputs import MIN_COV_ROWS, VOL_FLOOR, position_returns
@@ -68,12 +68,16 @@ def test_features_are_finite_clipped_and_zero_before_warmup(fs) -> None:
 def test_zscored_features_have_zero_mean_unit_std_on_the_training_rows(fs) -> None:
     rows = fs.obs[fs.valid_from : fs.norm_fitted_until].double()
     k = fs.obs_names.index("ret_1d")
-    torch.testing.assert_close(rows[..., k].mean(0), torch.zeros(8, dtype=torch.float64),
-                               atol=1e-6, rtol=0)
-    torch.testing.assert_close(rows[..., k].std(0, correction=0), torch.ones(8, dtype=torch.float64),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        rows[..., k].mean(0), torch.zeros(8, dtype=torch.float64), atol=1e-6, rtol=0
+    )
+    torch.testing.assert_close(
+        rows[..., k].std(0, correction=0), torch.ones(8, dtype=torch.float64), atol=1e-5, rtol=0
+    )
     rsi = fs.obs_names.index("rsi_14")  # bounded features stay as they are
     assert "rsi_14" in RAW_FEATURES and rows[..., rsi].abs().max() <= 1.0
+    flag = fs.market["forex"][:, FOREX_FEATURES.index("month_end_flag")]
+    assert set(flag[VALID_FROM:].unique().tolist()) == {0.0, 0.5, 1.0}
 
 
 def test_returns_are_usd_position_returns_with_usdjpy_inverted(fs, data) -> None:
@@ -91,11 +95,13 @@ def test_returns_are_usd_position_returns_with_usdjpy_inverted(fs, data) -> None
 def test_rolling_covariance_equals_numpy_cov_of_the_window(fs) -> None:
     r = fs.returns.numpy()
     t = 300
-    np.testing.assert_allclose(fs.cov[t].numpy(), np.cov(r[t - 99 : t + 1].T, ddof=1), rtol=1e-5,
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        fs.cov[t].numpy(), np.cov(r[t - 99 : t + 1].T, ddof=1), rtol=1e-5, atol=1e-10
+    )
     t = 50  # partial window: every real return so far (rows 1..t)
-    np.testing.assert_allclose(fs.cov[t].numpy(), np.cov(r[1 : t + 1].T, ddof=1), rtol=1e-5,
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        fs.cov[t].numpy(), np.cov(r[1 : t + 1].T, ddof=1), rtol=1e-5, atol=1e-10
+    )
     t = MIN_COV_ROWS - 1  # too few returns: diagonal of the EWMA variance
     torch.testing.assert_close(fs.cov[t], torch.diag(fs.vol[t] ** 2))
 

@@ -28,8 +28,9 @@ def test_rsi_matches_hand_computed_wilder_values() -> None:
     # row 4: gain (2 * 2/3 + 0) / 3 = 4/9, loss (2 * 1/6 + 0.5) / 3 = 5/18 -> 800 / 13
     # row 5: gain (2 * 4/9 + 1) / 3 = 17/27, loss (2 * 5/18) / 3 = 5/27 -> 1700 / 22
     assert torch.isnan(out[:3]).all()
-    torch.testing.assert_close(out[3:], torch.tensor([80.0, 800.0 / 13.0, 1700.0 / 22.0],
-                                                     dtype=torch.float64))
+    torch.testing.assert_close(
+        out[3:], torch.tensor([80.0, 800.0 / 13.0, 1700.0 / 22.0], dtype=torch.float64)
+    )
 
 
 def test_rsi_is_100_for_a_rising_series_and_50_for_a_flat_one() -> None:
@@ -56,10 +57,17 @@ def test_wilder_seeds_with_the_mean_then_recurses() -> None:
 def test_rolling_std_and_max_match_pandas_and_are_nan_before_the_window() -> None:
     x = np.random.default_rng(2).standard_normal((40, 2))
     frame = pd.DataFrame(x)
-    np.testing.assert_allclose(rolling_std(torch.from_numpy(x), 7).numpy(),
-                               frame.rolling(7).std().to_numpy(), rtol=1e-10, equal_nan=True)
-    np.testing.assert_allclose(rolling_max(torch.from_numpy(x), 7).numpy(),
-                               frame.rolling(7).max().to_numpy(), equal_nan=True)
+    np.testing.assert_allclose(
+        rolling_std(torch.from_numpy(x), 7).numpy(),
+        frame.rolling(7).std().to_numpy(),
+        rtol=1e-10,
+        equal_nan=True,
+    )
+    np.testing.assert_allclose(
+        rolling_max(torch.from_numpy(x), 7).numpy(),
+        frame.rolling(7).max().to_numpy(),
+        equal_nan=True,
+    )
 
 
 def test_rolling_corr_matches_numpy_corrcoef() -> None:

@@ -71,7 +71,9 @@ def test_distribution_means_equal_heads_analytically_and_by_sampling() -> None:
 
 def test_log_prob_finite_at_simplex_corner() -> None:
     mean = torch.tensor([[1.0 - 2e-9, 1e-9, 1e-9]])
-    dist = MetaActionDistribution(mean, torch.tensor([[0.999999]]), torch.tensor(20.0), torch.tensor(10.0))
+    dist = MetaActionDistribution(
+        mean, torch.tensor([[0.999999]]), torch.tensor(20.0), torch.tensor(10.0)
+    )
     assert dist.dirichlet.concentration.min() >= CONCENTRATION_FLOOR
     corner = torch.tensor([[1.0, 0.0, 0.0]])
     assert torch.isfinite(dist.log_prob(corner, torch.tensor([[1.0]]))).all()
@@ -84,7 +86,13 @@ def test_gradients_reach_every_parameter() -> None:
     allocation, appetite, value = meta(state)
     dist, _ = meta.distribution(state)
     a, r = dist.sample()
-    total = allocation.sum() + appetite.sum() + value.sum() + dist.log_prob(a, r).sum() + dist.entropy().sum()
+    total = (
+        allocation.sum()
+        + appetite.sum()
+        + value.sum()
+        + dist.log_prob(a, r).sum()
+        + dist.entropy().sum()
+    )
     total.backward()
     for name, p in meta.named_parameters():
         assert p.grad is not None, name
@@ -119,7 +127,9 @@ def test_portfolio_state_packs_the_layout() -> None:
     lay = PortfolioStateLayout(8, 3)
     assert state.shape == (74,)
     assert torch.allclose(state[lay.returns][-3:], rets) and (state[lay.returns][:-3] == 0).all()
-    assert state[lay.volatility] == pytest.approx(float(np.std([0.01, -0.02, 0.03], ddof=1)), rel=1e-6)
+    assert state[lay.volatility] == pytest.approx(
+        float(np.std([0.01, -0.02, 0.03], ddof=1)), rel=1e-6
+    )
     assert state[lay.drawdown] == pytest.approx(0.25)  # 1 - 90 / 120
     assert state[lay.correlations][0] == pytest.approx(0.5)  # (0, 1)
     assert state[lay.correlations][-1] == pytest.approx(-0.25)  # (6, 7)
@@ -128,7 +138,9 @@ def test_portfolio_state_packs_the_layout() -> None:
 
 
 def test_portfolio_state_rejects_wrong_metric_shape() -> None:
-    snap = PortfolioSnapshot(torch.zeros(30), torch.ones(3), torch.zeros(2, 3), torch.eye(8), torch.zeros(5))
+    snap = PortfolioSnapshot(
+        torch.zeros(30), torch.ones(3), torch.zeros(2, 3), torch.eye(8), torch.zeros(5)
+    )
     with pytest.raises(DataError, match="specialist_metrics"):
         MetaController().get_portfolio_state(snap, ["forex", "commodities", "equity"])
 
@@ -148,9 +160,13 @@ def test_market_regime_rule(returns: list[float], expected: str) -> None:
 
 def test_kelly_proportional_to_sharpe_over_vol() -> None:
     # raw = [1/0.1, 0.5/0.1, 0] = [10, 5, 0] -> [2/3, 1/3, 0]; cap 0.6 -> [0.6, 0.4, 0]
-    w = MetaController().calculate_kelly_allocation([1.0, 0.5, -0.3], [0.1, 0.1, 0.2], max_fraction=0.6)
+    w = MetaController().calculate_kelly_allocation(
+        [1.0, 0.5, -0.3], [0.1, 0.1, 0.2], max_fraction=0.6
+    )
     np.testing.assert_allclose(w, [0.6, 0.4, 0.0])
-    np.testing.assert_allclose(kelly_allocation([1.0, 0.5, -0.3], [0.1, 0.1, 0.2], 1.0), [2 / 3, 1 / 3, 0])
+    np.testing.assert_allclose(
+        kelly_allocation([1.0, 0.5, -0.3], [0.1, 0.1, 0.2], 1.0), [2 / 3, 1 / 3, 0]
+    )
 
 
 def test_kelly_all_negative_equal_and_single_positive_spreads_excess() -> None:

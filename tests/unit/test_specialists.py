@@ -13,9 +13,10 @@ from mtquant.agents.hierarchical.base_specialist import BaseSpecialist
 from mtquant.agents.hierarchical.commodities_specialist import CommoditiesSpecialist
 from mtquant.agents.hierarchical.equity_specialist import EquitySpecialist
 from mtquant.agents.hierarchical.forex_specialist import ForexSpecialist
-from mtquant.agents.hierarchical.schedules import days_since_quarter_end, fomc_rule_dates
+from mtquant.agents.hierarchical.schedules import days_since_quarter_end
 from mtquant.data.market_data import FIELDS, MarketData, Provenance
 from mtquant.errors import ConfigError, DataError
+from mtquant.features.calendar import fomc_rule_dates
 
 CLASSES = [ForexSpecialist, CommoditiesSpecialist, EquitySpecialist]
 
@@ -79,7 +80,11 @@ def test_allocation_is_an_input() -> None:
 def test_gradients_reach_every_parameter(cls: type[BaseSpecialist]) -> None:
     torch.manual_seed(3)
     sp = cls()
-    logits, value = sp.logits(torch.randn(8, sp.market_features_dim), torch.randn(8, sp.instrument_count, 50), torch.rand(8, 1))
+    logits, value = sp.logits(
+        torch.randn(8, sp.market_features_dim),
+        torch.randn(8, sp.instrument_count, 50),
+        torch.rand(8, 1),
+    )
     (logits.sum() + (logits.log_softmax(-1) ** 2).sum() + value.sum()).backward()
     for name, p in sp.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -111,7 +116,9 @@ def test_confidence_is_one_minus_normalised_entropy() -> None:
     # p = (0.5, 0.5, 0): H = ln 2, normalised ln2/ln3 = 0.6309; mean with a certain head
     half = torch.tensor([[0.5, 0.5, 0.0]])
     expected = 1 - (math.log(2) / math.log(3)) / 2
-    assert sp.calculate_confidence({"EURUSD": half, "GBPUSD": certain}) == pytest.approx(expected, rel=1e-5)
+    assert sp.calculate_confidence({"EURUSD": half, "GBPUSD": certain}) == pytest.approx(
+        expected, rel=1e-5
+    )
 
 
 def test_normalize_and_anomalies() -> None:
@@ -136,7 +143,12 @@ def fx_row(**values: float) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     ("corr", "mom", "expected"),
-    [(0.8, 0.02, "risk-off"), (0.8, -0.02, "risk-on"), (0.3, 0.05, "neutral"), (0.6, 0.0, "neutral")],
+    [
+        (0.8, 0.02, "risk-off"),
+        (0.8, -0.02, "risk-on"),
+        (0.3, 0.05, "neutral"),
+        (0.6, 0.0, "neutral"),
+    ],
 )
 def test_forex_correlation_regime_rule(corr: float, mom: float, expected: str) -> None:
     row = fx_row(fx_correlation_regime=corr, dollar_momentum_20=mom)
@@ -154,11 +166,13 @@ def test_forex_methods_from_market_data() -> None:
     # the board, USD-oriented returns are perfectly correlated -> risk-off; USDJPY drifts up -> carry > 0
     t = np.arange(300, dtype=np.float64)
     wiggle = 0.001 * np.sin(t)
-    data = market_data({
-        "EURUSD": 1.1 * np.exp(-0.002 * t + wiggle),
-        "GBPUSD": 1.3 * np.exp(-0.002 * t + wiggle),
-        "USDJPY": 110 * np.exp(0.002 * t - wiggle),
-    })
+    data = market_data(
+        {
+            "EURUSD": 1.1 * np.exp(-0.002 * t + wiggle),
+            "GBPUSD": 1.3 * np.exp(-0.002 * t + wiggle),
+            "USDJPY": 110 * np.exp(0.002 * t - wiggle),
+        }
+    )
     fx = ForexSpecialist()
     assert fx.detect_correlation_regime(data) == "risk-off"
     assert 0 < fx.get_carry_signal(data) <= 1
@@ -182,7 +196,13 @@ def com_row(**values: float) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     ("x", "expected"),
-    [(-0.2, "deflation"), (0.05, "stable"), (0.1, "stable"), (0.3, "rising"), (0.7, "hyperinflation")],
+    [
+        (-0.2, "deflation"),
+        (0.05, "stable"),
+        (0.1, "stable"),
+        (0.3, "rising"),
+        (0.7, "hyperinflation"),
+    ],
 )
 def test_inflation_regime_thresholds(x: float, expected: str) -> None:
     assert CommoditiesSpecialist().detect_inflation_regime(com_row(inflation_proxy=x)) == expected
@@ -191,9 +211,15 @@ def test_inflation_regime_thresholds(x: float, expected: str) -> None:
 def test_safe_haven_demand_formula() -> None:
     sp = CommoditiesSpecialist()
     # 0.5 * min(1, 0.025 / 0.05) + 0.25 * (1 + 0.2) = 0.25 + 0.3 = 0.55
-    assert sp.get_safe_haven_demand(com_row(fear_proxy=0.025, gold_dollar_corr=0.2)) == pytest.approx(0.55)
-    assert sp.get_safe_haven_demand(com_row(fear_proxy=0.2, gold_dollar_corr=1.0)) == pytest.approx(1.0)
-    assert sp.get_safe_haven_demand(com_row(fear_proxy=0.0, gold_dollar_corr=-1.0)) == pytest.approx(0.0)
+    assert sp.get_safe_haven_demand(
+        com_row(fear_proxy=0.025, gold_dollar_corr=0.2)
+    ) == pytest.approx(0.55)
+    assert sp.get_safe_haven_demand(com_row(fear_proxy=0.2, gold_dollar_corr=1.0)) == pytest.approx(
+        1.0
+    )
+    assert sp.get_safe_haven_demand(
+        com_row(fear_proxy=0.0, gold_dollar_corr=-1.0)
+    ) == pytest.approx(0.0)
 
 
 def test_inflation_regime_from_market_data() -> None:
@@ -205,8 +231,14 @@ def test_inflation_regime_from_market_data() -> None:
 
 @pytest.mark.parametrize(
     ("day", "expected"),
-    [("2024-05-20", True), ("2024-06-07", True), ("2024-06-09", False), ("2024-11-20", True),
-     ("2024-03-01", False), ("2024-12-30", False)],
+    [
+        ("2024-05-20", True),
+        ("2024-06-07", True),
+        ("2024-06-09", False),
+        ("2024-11-20", True),
+        ("2024-03-01", False),
+        ("2024-12-30", False),
+    ],
 )
 def test_opec_schedule_rule(day: str, expected: bool) -> None:
     assert CommoditiesSpecialist().check_opec_schedule(day) is expected
@@ -218,23 +250,51 @@ def test_sector_rotation_rule() -> None:
     wiggle = 0.0005 * np.sin(t)
     spx = 5000 * np.exp(0.0005 * t + wiggle)
     # NAS100 +0.1 %/day, US30 0 %/day over 60 days: rs = 0.06 > 0.03 -> growth
-    growth = market_data({"SPX500": spx, "NAS100": 18000 * np.exp(0.001 * t + wiggle), "US30": 39000 * np.exp(wiggle)})
+    growth = market_data(
+        {
+            "SPX500": spx,
+            "NAS100": 18000 * np.exp(0.001 * t + wiggle),
+            "US30": 39000 * np.exp(wiggle),
+        }
+    )
     assert eq.detect_sector_rotation(growth) == "growth"
-    value = market_data({"SPX500": spx, "NAS100": 18000 * np.exp(wiggle), "US30": 39000 * np.exp(0.001 * t + wiggle)})
+    value = market_data(
+        {
+            "SPX500": spx,
+            "NAS100": 18000 * np.exp(wiggle),
+            "US30": 39000 * np.exp(0.001 * t + wiggle),
+        }
+    )
     assert eq.detect_sector_rotation(value) == "value"
-    flat = market_data({"SPX500": spx, "NAS100": 18000 * np.exp(0.0005 * t + wiggle), "US30": 39000 * np.exp(0.0005 * t + wiggle)})
+    flat = market_data(
+        {
+            "SPX500": spx,
+            "NAS100": 18000 * np.exp(0.0005 * t + wiggle),
+            "US30": 39000 * np.exp(0.0005 * t + wiggle),
+        }
+    )
     assert eq.detect_sector_rotation(flat) == "cyclical"
     # daily moves of +-3 % alternating around a falling trend: vol ~ 48 % > 25 %, market down
     swing = 0.03 * (-1.0) ** t - 0.002 * t
-    crash = market_data({"SPX500": 5000 * np.exp(swing), "NAS100": 18000 * np.exp(swing), "US30": 39000 * np.exp(swing)})
+    crash = market_data(
+        {
+            "SPX500": 5000 * np.exp(swing),
+            "NAS100": 18000 * np.exp(swing),
+            "US30": 39000 * np.exp(swing),
+        }
+    )
     assert eq.detect_sector_rotation(crash) == "defensive"
     with pytest.raises(DataError, match="61 days"):
-        eq.detect_sector_rotation(market_data({"SPX500": spx[:30], "NAS100": spx[:30], "US30": spx[:30]}))
+        eq.detect_sector_rotation(
+            market_data({"SPX500": spx[:30], "NAS100": spx[:30], "US30": spx[:30]})
+        )
 
 
 def test_sector_rotation_needs_nas_and_dow() -> None:
     with pytest.raises(ConfigError, match="NAS100"):
-        EquitySpecialist(instruments=["SPX500"]).detect_sector_rotation(market_data({"SPX500": np.ones(70)}))
+        EquitySpecialist(instruments=["SPX500"]).detect_sector_rotation(
+            market_data({"SPX500": np.ones(70)})
+        )
 
 
 def test_fear_greed_reads_and_clamps() -> None:

@@ -44,7 +44,9 @@ def target_weights(
     n_per_specialist = torch.bincount(idx, minlength=n_specialists).to(allocation.dtype)  # [S]
     budget = allocation * appetite * (target_vol * n_specialists)  # [B, S]
     budget_i = budget.index_select(-1, idx)  # [B, N]
-    share = budget_i / (n_per_specialist.index_select(0, idx) * vol.to(allocation.dtype).clamp_min(VOL_FLOOR))
+    share = budget_i / (
+        n_per_specialist.index_select(0, idx) * vol.to(allocation.dtype).clamp_min(VOL_FLOOR)
+    )
     weights = direction_sign(direction).to(allocation.dtype) * share
     return weights.clamp(-max_weight, max_weight)
 

@@ -73,7 +73,7 @@ def align(bars: dict[str, Bars], start: str | None, end: str | None, max_ffill: 
     rows = np.arange(len(days))[:, None]
     last_seen = np.maximum.accumulate(np.where(observed, rows, -1), axis=0)
     since = np.where(last_seen >= 0, rows - last_seen, len(days) + 1)  # [D, N] days since bar
-    keep = (since <= max_ffill).all(axis=1)
+    keep: np.ndarray = np.asarray((since <= max_ffill).all(axis=1))
     if not keep.any():
         raise DataError(
             f"{', '.join(symbols)}: no common day within the fill limit "

@@ -22,7 +22,7 @@ from mtquant.data.market_data import FIELDS, MarketData, Provenance
 from mtquant.data.packaged import REAL_SYMBOLS, packaged_real
 from mtquant.data.proxies import PROXY_PARENTS, gold_proxy, us30_proxy
 from mtquant.data.readers import read_symbol
-from mtquant.errors import DataError
+from mtquant.errors import ConfigError, DataError
 
 PACKAGED_SYMBOLS = (*REAL_SYMBOLS, *PROXY_PARENTS)
 PROXY_STREAM = {"US30": 1, "XAUUSD": 2}  # independent seeded streams per proxy
@@ -33,7 +33,8 @@ def resolve(cfg: Any) -> tuple[DataConfig, list[str]]:
     data, instruments = cfg.data, cfg.instruments
     if isinstance(data, DictConfig):
         data = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DataConfig), data))
-    assert isinstance(data, DataConfig)
+    if not isinstance(data, DataConfig):
+        raise ConfigError(f"config data: expected a DataConfig, got {type(data).__name__}")
     data.validate()
     if isinstance(instruments, DictConfig):
         symbols = [s for name in instruments.active for s in instruments.specialists[name]]

@@ -121,7 +121,11 @@ def _check_range(frame: pd.DataFrame, *, file: str, where: Where, names: Mapping
     if len(bad):
         k = int(bad[0])
         raise fail(
-            file, where(k), names.get("high", "high"), float(high[k]), f"high below low {float(low[k])!r}"
+            file,
+            where(k),
+            names.get("high", "high"),
+            float(high[k]),
+            f"high below low {float(low[k])!r}",
         )
     for col in ("open", "close"):
         if col not in frame.columns:
@@ -145,7 +149,7 @@ def date_rows(file_dates: Sequence[pd.Timestamp] | pd.DatetimeIndex) -> Where:
     return lambda i: f"row {i + 1} ({dates[i].date()})"
 
 
-def line_rows(lines: np.ndarray, dates: Sequence[str] | None = None) -> Where:
+def line_rows(lines: np.ndarray, dates: Sequence[str] | np.ndarray | None = None) -> Where:
     """Row locator for text files: ``line <n>`` (1-based, header included) and the date cell."""
     if dates is None:
         return lambda i: f"line {int(lines[i])}"

@@ -16,9 +16,16 @@ import torch
 # Month and day on or after which the FOMC decision Wednesday usually falls: eight scheduled
 # meetings a year (late Jan, mid Mar, late Apr / early May, mid Jun, late Jul, mid Sep,
 # late Oct / early Nov, mid Dec). The rule "first Wednesday on or after the anchor" matches most
-# scheduled decision days and is otherwise typically within a week of them.
+# scheduled decision days and is otherwise within about a week (8 days for Nov 2018).
 FOMC_ANCHORS: tuple[tuple[int, int], ...] = (
-    (1, 26), (3, 15), (4, 28), (6, 12), (7, 26), (9, 15), (10, 28), (12, 10),
+    (1, 26),
+    (3, 15),
+    (4, 28),
+    (6, 12),
+    (7, 26),
+    (9, 15),
+    (10, 28),
+    (12, 12),
 )
 OIL_SEASON_PEAK_DOY = 196  # mid-July: peak of the US driving season (gasoline / crude demand)
 

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 import torch
 
+from mtquant.config import compose_config, to_object
 from mtquant.config.instruments import InstrumentsConfig
 from mtquant.data.market_data import MarketData
 from mtquant.errors import ConfigError, DataError
-from mtquant.features.domain import DOMAIN_FEATURES, DOMAIN_LOOKBACK, domain_notes
+from mtquant.features.domain import DOMAIN_FEATURES, DOMAIN_LOOKBACK, DOMAIN_RAW, domain_notes
 from mtquant.features.feature_set import FeatureSet
-from mtquant.features.instrument_obs import OBS_LOOKBACK, OBS_NAMES, RAW_FEATURES, instrument_features
+from mtquant.features.instrument_obs import (
+    OBS_LOOKBACK,
+    OBS_NAMES,
+    RAW_FEATURES,
+    instrument_features,
+)
 from mtquant.features.layout import OBS_MARKET_DIM, OBSERVATION_DIM
 from mtquant.features.macro import MACRO_NAMES, macro_features
 from mtquant.features.normalise import apply_zscore, fit_zscore
-from mtquant.features.risk_inputs import ewma_vol, position_returns, rolling_cov, upper_triangle_corr
+from mtquant.features.risk_inputs import (
+    ewma_vol,
+    position_returns,
+    rolling_cov,
+    upper_triangle_corr,
+)
 from mtquant.instruments import InstrumentUniverse
 
 VALID_FROM = max(OBS_LOOKBACK, DOMAIN_LOOKBACK)  # longest lookback of any feature, rows
@@ -24,11 +36,15 @@ DEFAULT_TRAIN_FRACTION = 0.7
 PRICE_FIELDS = ("open", "high", "low", "close")
 
 
+@functools.lru_cache(maxsize=1)
+def _default_instruments() -> InstrumentsConfig:
+    """``instruments`` of the default ``train`` config (composed once per process; read-only)."""
+    return to_object(compose_config("train")).instruments
+
+
 def default_universe(symbols: list[str]) -> InstrumentUniverse:
     """The default config's specialist grouping restricted to ``symbols`` (config order)."""
-    from mtquant.config import compose_config, to_object
-
-    cfg = to_object(compose_config("train")).instruments
+    cfg = _default_instruments()
     known = {s for syms in cfg.specialists.values() for s in syms}
     unknown = [s for s in symbols if s not in known]
     if unknown:
@@ -36,9 +52,7 @@ def default_universe(symbols: list[str]) -> InstrumentUniverse:
             f"market data: symbols {unknown} belong to no specialist of the default config "
             f"(conf/instruments); known: {sorted(known)}"
         )
-    groups = {
-        name: [s for s in syms if s in symbols] for name, syms in cfg.specialists.items()
-    }
+    groups = {name: [s for s in syms if s in symbols] for name, syms in cfg.specialists.items()}
     groups = {name: syms for name, syms in groups.items() if syms}
     sub = InstrumentsConfig(active=list(groups), specialists=groups, symbols=dict(cfg.symbols))
     return InstrumentUniverse.from_config(sub)
@@ -69,7 +83,9 @@ def _check_prices(data: MarketData) -> None:
             )
 
 
-def _check_finite(x: torch.Tensor, data: MarketData, names: list[str], what: str, start: int) -> None:
+def _check_finite(
+    x: torch.Tensor, data: MarketData, names: list[str], what: str, start: int
+) -> None:
     """Rows ``>= start`` of ``x [T, (N,) F]`` must be finite; else name the first culprit."""
     bad = ~torch.isfinite(x[start:])
     if bool(bad.any()):
@@ -82,7 +98,9 @@ def _check_finite(x: torch.Tensor, data: MarketData, names: list[str], what: str
         )
 
 
-def _normalise(x: torch.Tensor, valid_from: int, train_end: int, raw: torch.Tensor | None = None) -> torch.Tensor:
+def _normalise(
+    x: torch.Tensor, valid_from: int, train_end: int, raw: torch.Tensor | None = None
+) -> torch.Tensor:
     mean, std = fit_zscore(x, valid_from, train_end)
     z = apply_zscore(x, mean, std, raw)
     z[:valid_from] = 0.0
@@ -105,14 +123,20 @@ def compute_features(
     universe = universe if universe is not None else default_universe(list(data.symbols))
     missing = [s for s in universe.symbols if s not in data.symbols]
     if missing:
-        raise DataError(f"market data: instruments {missing} of the universe are not in the data "
-                        f"(has {list(data.symbols)})")
+        raise DataError(
+            f"market data: instruments {missing} of the universe are not in the data "
+            f"(has {list(data.symbols)})"
+        )
     if list(data.symbols) != universe.symbols:
         data = data.select(universe.symbols)
     if data.values.device.type != "cpu":
         data = replace(
-            data, values=data.values.cpu(), mask=data.mask.cpu(), has_range=data.has_range.cpu(),
-            has_volume=data.has_volume.cpu(), has_spread=data.has_spread.cpu(),
+            data,
+            values=data.values.cpu(),
+            mask=data.mask.cpu(),
+            has_range=data.has_range.cpu(),
+            has_volume=data.has_volume.cpu(),
+            has_spread=data.has_spread.cpu(),
             macro=None if data.macro is None else data.macro.cpu(),
         )
     _check_prices(data)
@@ -144,7 +168,8 @@ def compute_features(
         names, fn = DOMAIN_FEATURES[_domain_kind(universe, spec)]
         raw = fn(data)
         _check_finite(raw, data, names, f"{spec} domain features", VALID_FROM)
-        market[spec] = _normalise(raw, VALID_FROM, train_end)
+        keep = torch.tensor([name in DOMAIN_RAW for name in names])
+        market[spec] = _normalise(raw, VALID_FROM, train_end, keep)
         market_names[spec] = list(names)
 
     macro_raw = macro_features(data)

@@ -59,6 +59,12 @@ EQUITY_FEATURES: list[str] = [
     "fear_greed",  # 0 (fear) .. 100 (greed): momentum, volatility and breadth
 ]
 
+# Already bounded in [-1, 1] (flags, phases, correlations, signals): only clipped when normalised.
+DOMAIN_RAW: frozenset[str] = frozenset({
+    "carry_signal", "fx_correlation_regime", "month_end_flag", "gold_dollar_corr",
+    "oil_seasonality", "earnings_season_phase", "breadth",
+})  # fmt: skip
+
 
 def _or_neutral(x: torch.Tensor | None, t_len: int, value: float = 0.0) -> torch.Tensor:
     return torch.full((t_len,), value, dtype=torch.float64) if x is None else x.double()
@@ -107,16 +113,18 @@ def forex_features(data: MarketData) -> torch.Tensor:
         r = proxies.log_change(torch.log(proxies.closes(data, pairs)), 1) * sign
         iu = torch.triu_indices(len(pairs), len(pairs), offset=1)
         corr = rolling_corr(r[:, iu[0]], r[:, iu[1]], 60).mean(dim=1)
-    return _stack([
-        _or_neutral(level, t_len),
-        _or_neutral(mom, t_len),
-        _or_neutral(carry, t_len),
-        _or_neutral(signal, t_len),
-        _or_neutral(fx_vol, t_len),
-        _or_neutral(corr, t_len),
-        calendar.month_end_flag(data.dates),
-        calendar.days_to_fomc_estimate(data.dates),
-    ])
+    return _stack(
+        [
+            _or_neutral(level, t_len),
+            _or_neutral(mom, t_len),
+            _or_neutral(carry, t_len),
+            _or_neutral(signal, t_len),
+            _or_neutral(fx_vol, t_len),
+            _or_neutral(corr, t_len),
+            calendar.month_end_flag(data.dates),
+            calendar.days_to_fomc_estimate(data.dates),
+        ]
+    )
 
 
 def commodities_features(data: MarketData) -> torch.Tensor:
@@ -147,14 +155,16 @@ def commodities_features(data: MarketData) -> torch.Tensor:
         gold_dollar = rolling_corr(
             proxies.log_change(gold, 1), proxies.log_change(torch.log(dxy), 1), 60
         )
-    return _stack([
-        _or_neutral(inflation, t_len),
-        _or_neutral(fear, t_len),
-        _or_neutral(supply, t_len),
-        _or_neutral(index, t_len),
-        _or_neutral(gold_dollar, t_len),
-        calendar.oil_seasonality(data.dates),
-    ])
+    return _stack(
+        [
+            _or_neutral(inflation, t_len),
+            _or_neutral(fear, t_len),
+            _or_neutral(supply, t_len),
+            _or_neutral(index, t_len),
+            _or_neutral(gold_dollar, t_len),
+            calendar.oil_seasonality(data.dates),
+        ]
+    )
 
 
 def equity_breadth(data: MarketData) -> torch.Tensor | None:
@@ -204,21 +214,25 @@ def equity_features(data: MarketData) -> torch.Tensor:
         vol20 = proxies.realised_vol(eq, 20)
         vix = 100.0 * vol20 * 252.0**0.5
         m = torch.tanh(torch.log(p / rolling_mean(p, 125)) / (vol20 * 125.0**0.5).clamp_min(1e-8))
-        v = -torch.tanh(torch.log(vol20.clamp_min(1e-8) / proxies.realised_vol(eq, 252).clamp_min(1e-8)))
+        v = -torch.tanh(
+            torch.log(vol20.clamp_min(1e-8) / proxies.realised_vol(eq, 252).clamp_min(1e-8))
+        )
     dxy = proxies.dollar_index(data)
     fed = None if dxy is None else proxies.log_change(torch.log(dxy), 60)
     breadth = equity_breadth(data)
     if eq is not None and breadth is not None:
         greed = 50.0 * (1.0 + (m + v + (2.0 * breadth - 1.0)) / 3.0)
-    return _stack([
-        _or_neutral(valuation, t_len),
-        calendar.earnings_season_phase(data.dates),
-        _or_neutral(fed, t_len),
-        _or_neutral(vix, t_len),
-        _or_neutral(breadth, t_len),
-        _or_neutral(risk_on_off(data), t_len),
-        _or_neutral(greed, t_len, 50.0),
-    ])
+    return _stack(
+        [
+            _or_neutral(valuation, t_len),
+            calendar.earnings_season_phase(data.dates),
+            _or_neutral(fed, t_len),
+            _or_neutral(vix, t_len),
+            _or_neutral(breadth, t_len),
+            _or_neutral(risk_on_off(data), t_len),
+            _or_neutral(greed, t_len, 50.0),
+        ]
+    )
 
 
 DOMAIN_FEATURES: dict[str, tuple[list[str], Callable[[MarketData], torch.Tensor]]] = {
@@ -235,8 +249,10 @@ def domain_notes(data: MarketData) -> list[str]:
     com = proxies.present(data, COMMODITIES)
     eq = proxies.present(data, EQUITY_INDICES)
     if not fx:
-        notes.append("no FX pair: dollar_index_proxy, dollar_momentum_20, fx_volatility_index, "
-                     "gold_dollar_corr, fed_trajectory_proxy held at 0")
+        notes.append(
+            "no FX pair: dollar_index_proxy, dollar_momentum_20, fx_volatility_index, "
+            "gold_dollar_corr, fed_trajectory_proxy held at 0"
+        )
     if "USDJPY" not in data.symbols:
         notes.append("no USDJPY: carry_proxy, carry_signal (and macro rates_proxy) held at 0")
     if len(fx) < 2:
@@ -248,8 +264,10 @@ def domain_notes(data: MarketData) -> list[str]:
     if "XAUUSD" not in data.symbols:
         notes.append("no XAUUSD: gold_dollar_corr held at 0")
     if not eq:
-        notes.append("no equity index: valuation_proxy, equity_volatility, breadth, fear_proxy "
-                     "held at 0, fear_greed at 50")
+        notes.append(
+            "no equity index: valuation_proxy, equity_volatility, breadth, fear_proxy "
+            "held at 0, fear_greed at 50"
+        )
     if not eq and "XAUUSD" not in data.symbols and "USDJPY" not in data.symbols:
         notes.append("no equity index, XAUUSD or USDJPY: risk_on_off held at 0")
     for n in notes:

@@ -52,9 +52,7 @@ def rolling_cov(returns: torch.Tensor, vol: torch.Tensor, window: int) -> torch.
     count = torch.clamp(t, max=window)  # real returns in the window ending at t
     start = t - count  # window covers rows start+1 .. t
     s1_prev = torch.where((start > 0)[:, None], s1[start.clamp_min(0)], torch.zeros_like(s1))
-    s2_prev = torch.where(
-        (start > 0)[:, None, None], s2[start.clamp_min(0)], torch.zeros_like(s2)
-    )
+    s2_prev = torch.where((start > 0)[:, None, None], s2[start.clamp_min(0)], torch.zeros_like(s2))
     sum1 = s1 - s1_prev
     sum2 = s2 - s2_prev
     c = count.to(r.dtype).clamp_min(2)[:, None, None]

@@ -60,7 +60,9 @@ def rolling_skew(x: torch.Tensor, w: int) -> torch.Tensor:
     dev = win - win.mean(dim=-1, keepdim=True)
     m2 = (dev**2).mean(dim=-1)
     m3 = (dev**3).mean(dim=-1)
-    return torch.where((m2 > 1e-24) | torch.isnan(m2), m3 / m2.clamp_min(1e-24) ** 1.5, torch.zeros_like(m2))
+    return torch.where(
+        (m2 > 1e-24) | torch.isnan(m2), m3 / m2.clamp_min(1e-24) ** 1.5, torch.zeros_like(m2)
+    )
 
 
 def rolling_corr(x: torch.Tensor, y: torch.Tensor, w: int) -> torch.Tensor:
@@ -71,7 +73,9 @@ def rolling_corr(x: torch.Tensor, y: torch.Tensor, w: int) -> torch.Tensor:
     sxy = (dx * dy).sum(dim=-1)
     sxx, syy = (dx**2).sum(dim=-1), (dy**2).sum(dim=-1)
     den = torch.sqrt(sxx * syy)
-    return torch.where((den > 1e-24) | torch.isnan(den), sxy / den.clamp_min(1e-24), torch.zeros_like(sxy)).clamp(-1, 1)
+    return torch.where(
+        (den > 1e-24) | torch.isnan(den), sxy / den.clamp_min(1e-24), torch.zeros_like(sxy)
+    ).clamp(-1, 1)
 
 
 def capped_expanding_mean(x: torch.Tensor, max_w: int, min_w: int) -> torch.Tensor:
@@ -133,7 +137,7 @@ def ewma_variance(r: torch.Tensor, lam: float, start: int = 1) -> torch.Tensor:
     y, _ = lfilter([1.0 - lam], [1.0, -lam], sq[start:].cpu().numpy(), axis=0, zi=zi)
     m = torch.arange(1, r.shape[0] - start + 1, dtype=r.dtype, device=r.device)
     shape = (-1,) + (1,) * (r.dim() - 1)
-    corr = (1.0 - lam ** m).reshape(shape)
+    corr = (1.0 - lam**m).reshape(shape)
     out[start:] = torch.from_numpy(np.ascontiguousarray(y)).to(out) / corr
     return out
 

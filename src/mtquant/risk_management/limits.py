@@ -190,6 +190,8 @@ def _held_pairs(
 
 def _max_held(eff: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
     """Max of ``eff`` over held pairs ``[B]``; 0 with fewer than two held legs."""
+    if eff.shape[-1] == 0:  # a single instrument has no pairs
+        return eff.new_zeros(eff.shape[0])
     top = torch.where(held, eff, -torch.inf).amax(-1)
     return torch.where(top == -torch.inf, 0.0, top)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import torch
 from torch import nn
@@ -60,7 +60,9 @@ class BaseSpecialist(nn.Module, ABC):
         if not instruments:
             raise ConfigError(f"specialist {self.SPECIALIST_TYPE!r}: needs at least one instrument")
         if len(set(instruments)) != len(instruments):
-            raise ConfigError(f"specialist {self.SPECIALIST_TYPE!r}: duplicate instruments {instruments}")
+            raise ConfigError(
+                f"specialist {self.SPECIALIST_TYPE!r}: duplicate instruments {instruments}"
+            )
         self.instruments = instruments
         self.market_features_dim = market_features_dim or self.MARKET_FEATURES_DIM
         self.observation_dim = observation_dim
@@ -92,13 +94,17 @@ class BaseSpecialist(nn.Module, ABC):
         enc = self.encoder(market_state)  # [B, 128]
         b, n = obs.shape[0], obs.shape[1]
         alloc = allocation.reshape(b, 1).to(enc.dtype)
-        x = torch.cat([enc.unsqueeze(1).expand(b, n, -1), obs, alloc.unsqueeze(1).expand(b, n, 1)], -1)
-        heads = [self.instrument_heads[s] for s in self.instruments]
-        w1 = torch.stack([h[0].weight for h in heads])  # [n, H, in]
-        b1 = torch.stack([h[0].bias for h in heads])  # [n, H]
-        w2 = torch.stack([h[3].weight for h in heads])  # [n, 3, H]
-        b2 = torch.stack([h[3].bias for h in heads])  # [n, 3]
-        hidden = heads[0][2](torch.relu(torch.einsum("bni,nhi->bnh", x, w1) + b1))
+        x = torch.cat(
+            [enc.unsqueeze(1).expand(b, n, -1), obs, alloc.unsqueeze(1).expand(b, n, 1)], -1
+        )
+        heads = [cast(nn.Sequential, self.instrument_heads[s]) for s in self.instruments]
+        first = [cast(nn.Linear, h[0]) for h in heads]
+        last = [cast(nn.Linear, h[3]) for h in heads]
+        w1 = torch.stack([lin.weight for lin in first])  # [n, H, in]
+        b1 = torch.stack([lin.bias for lin in first])  # [n, H]
+        w2 = torch.stack([lin.weight for lin in last])  # [n, 3, H]
+        b2 = torch.stack([lin.bias for lin in last])  # [n, 3]
+        hidden = heads[0][2](torch.relu(torch.einsum("bni,nhi->bnh", x, w1) + b1))  # dropout
         out = torch.einsum("bnh,nkh->bnk", hidden, w2) + b2
         return out, self.value_head(torch.cat([enc, alloc], -1))
 
@@ -174,7 +180,9 @@ class BaseSpecialist(nn.Module, ABC):
         clean = torch.where(finite, features, torch.zeros_like(features))
         n = finite.sum(0).clamp_min(1)
         mu = clean.sum(0) / n
-        var = (torch.where(finite, clean - mu, torch.zeros_like(clean)) ** 2).sum(0) / (n - 1).clamp_min(1)
+        var = (torch.where(finite, clean - mu, torch.zeros_like(clean)) ** 2).sum(0) / (
+            n - 1
+        ).clamp_min(1)
         sd = var.sqrt()
         z = (clean - mu) / torch.where(sd > 0, sd, torch.ones_like(sd))
         return (z.abs() > threshold) | ~finite

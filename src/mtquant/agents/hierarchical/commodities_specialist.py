@@ -64,9 +64,7 @@ class CommoditiesSpecialist(BaseSpecialist):
 
     def get_safe_haven_demand(self, features: torch.Tensor | MarketData) -> float:
         """Gold's safe-haven demand in [0, 1] (module rule)."""
-        v = self._feature_row(
-            features, "get_safe_haven_demand", ["fear_proxy", "gold_dollar_corr"]
-        )
+        v = self._feature_row(features, "get_safe_haven_demand", ["fear_proxy", "gold_dollar_corr"])
         fear = min(1.0, max(0.0, v["fear_proxy"]) / FEAR_SATURATION)
         corr = min(1.0, max(-1.0, v["gold_dollar_corr"]))
         return 0.5 * fear + 0.25 * (1.0 + corr)

@@ -114,7 +114,9 @@ class CommunicationHub:
         log_all_messages: bool = False,
     ) -> None:
         if message_history_size < 1:
-            raise DataError(f"CommunicationHub: message_history_size={message_history_size}, expected >= 1")
+            raise DataError(
+                f"CommunicationHub: message_history_size={message_history_size}, expected >= 1"
+            )
         self.history: deque[Message] = deque(maxlen=message_history_size)
         self.correlation_id_enabled = correlation_id_enabled
         self.log_all_messages = log_all_messages
@@ -156,7 +158,9 @@ class CommunicationHub:
         if not 0.0 <= risk_appetite <= 1.0:
             raise DataError(f"send_allocation: risk_appetite={risk_appetite}, expected in [0, 1]")
         if market_regime not in REGIMES:
-            raise DataError(f"send_allocation: market_regime={market_regime!r}, expected one of {REGIMES}")
+            raise DataError(
+                f"send_allocation: market_regime={market_regime!r}, expected one of {REGIMES}"
+            )
         cid = self.new_correlation_id() if correlation_id is None else correlation_id
         ts = timestamp or _now()
         messages = [
@@ -184,7 +188,10 @@ class CommunicationHub:
                 missing = [f for f in REPORT_FIELDS if f not in item]
                 if missing:
                     raise DataError(f"collect_reports: report of {name!r} lacks {missing}")
-                report = PerformanceReport(name, *(float(item[f]) for f in REPORT_FIELDS), ts, cid)
+                fields_ = {f: float(item[f]) for f in REPORT_FIELDS}
+                report = PerformanceReport(
+                    specialist_id=name, timestamp=ts, correlation_id=cid, **fields_
+                )
             if not 0.0 <= report.confidence_score <= 1.0:
                 raise DataError(
                     f"collect_reports: {name!r} confidence_score={report.confidence_score}, "
@@ -224,14 +231,18 @@ class CommunicationHub:
         rho = np.asarray(correlation, dtype=np.float64)
         n = len(symbols)
         if rho.shape != (n, n):
-            raise DataError(f"check_coordination_opportunities: correlation {rho.shape}, expected ({n}, {n})")
+            raise DataError(
+                f"check_coordination_opportunities: correlation {rho.shape}, expected ({n}, {n})"
+            )
         owner = np.full(n, -1)
         weight = np.zeros(n)
         names = list(exposures)
         for k, name in enumerate(names):
             for sym, w in exposures[name].items():
                 if sym not in symbols:
-                    raise DataError(f"check_coordination_opportunities: {name!r} holds unknown {sym!r}")
+                    raise DataError(
+                        f"check_coordination_opportunities: {name!r} holds unknown {sym!r}"
+                    )
                 owner[symbols.index(sym)] = k
                 weight[symbols.index(sym)] = w
         sign = np.sign(weight)
@@ -250,7 +261,9 @@ class CommunicationHub:
                     "effective_correlation": float(eff[i, j]),
                     "weights": (float(weight[i]), float(weight[j])),
                 }
-                signal = CoordinationSignal(names[owner[i]], names[owner[j]], kind, data, _now(), cid)
+                signal = CoordinationSignal(
+                    names[owner[i]], names[owner[j]], kind, data, _now(), cid
+                )
                 self.record(signal)
                 out.append(signal)
         return out

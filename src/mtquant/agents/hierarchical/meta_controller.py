@@ -24,7 +24,12 @@ from torch import nn
 
 from mtquant.agents.hierarchical.distributions import MetaActionDistribution
 from mtquant.errors import ConfigError, DataError
-from mtquant.features.layout import MACRO_DIM, RETURNS_LOOKBACK, SPECIALIST_METRICS, PortfolioStateLayout
+from mtquant.features.layout import (
+    MACRO_DIM,
+    RETURNS_LOOKBACK,
+    SPECIALIST_METRICS,
+    PortfolioStateLayout,
+)
 
 TRADING_DAYS = 252
 KAPPA_MIN, KAPPA_MAX = 1.0, 1000.0  # range of the learned total concentrations
@@ -74,7 +79,9 @@ class MetaController(nn.Module):
         k = self.log_concentration.exp().clamp(KAPPA_MIN, KAPPA_MAX)
         return k[0], k[1]
 
-    def forward(self, portfolio_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, portfolio_state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Distribution means and value.
 
         Returns:
@@ -86,7 +93,9 @@ class MetaController(nn.Module):
         risk_appetite = torch.sigmoid(self.risk_head(h))
         return allocations, risk_appetite, self.value_head(h)
 
-    def distribution(self, portfolio_state: torch.Tensor) -> tuple[MetaActionDistribution, torch.Tensor]:
+    def distribution(
+        self, portfolio_state: torch.Tensor
+    ) -> tuple[MetaActionDistribution, torch.Tensor]:
         """``(Dirichlet x Beta over (allocation, appetite), value [B, 1])`` for PPO."""
         allocations, appetite, value = self(portfolio_state)
         kappa, kappa_b = self.concentrations()
@@ -159,7 +168,9 @@ def portfolio_state(portfolio: PortfolioSnapshot, specialists: Sequence[str]) ->
             f"specialists {list(specialists)}, got {tuple(metrics.shape)}"
         )
     if macro.numel() != MACRO_DIM:
-        raise DataError(f"PortfolioSnapshot.macro: expected {MACRO_DIM} values, got {macro.numel()}")
+        raise DataError(
+            f"PortfolioSnapshot.macro: expected {MACRO_DIM} values, got {macro.numel()}"
+        )
     equity = torch.as_tensor(portfolio.equity, dtype=torch.float64).reshape(-1)
     if equity.numel() == 0 or bool((equity <= 0).any()):
         raise DataError("PortfolioSnapshot.equity: expected a non-empty curve of positive values")
@@ -242,7 +253,9 @@ def kelly_allocation(
     return w
 
 
-def build_meta_controller(agents_cfg: object, n_instruments: int, n_specialists: int) -> MetaController:
+def build_meta_controller(
+    agents_cfg: object, n_instruments: int, n_specialists: int
+) -> MetaController:
     """A :class:`MetaController` from ``agents.meta_controller``, checking ``state_dim``."""
     cfg = agents_cfg.meta_controller  # type: ignore[attr-defined]
     expected = PortfolioStateLayout(n_instruments, n_specialists).dim

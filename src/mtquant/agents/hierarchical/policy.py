@@ -34,6 +34,7 @@ mode so that :meth:`evaluate_actions` in eval mode reproduces the stored log-pro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from tensordict import TensorDict, TensorDictBase
@@ -93,10 +94,14 @@ class HierarchicalPolicy(TensorDictModuleBase):
         self.in_keys = ["meta_state", *[("market", n) for n in self.names], "instrument_obs"]
         self.out_keys = list(OUT_KEYS)
 
+    def specialist(self, name: str) -> BaseSpecialist:
+        """The specialist called ``name`` (typed access into the ``ModuleDict``)."""
+        return cast(BaseSpecialist, self.specialists[name])
+
     @property
     def symbols(self) -> list[str]:
         """Instrument axis ``N``: the specialists' instruments concatenated in order."""
-        return [s for sp in self.specialists.values() for s in sp.get_instruments()]
+        return [s for n in self.names for s in self.specialist(n).get_instruments()]
 
     def set_trainable(self, meta: bool = True, specialists: bool = True) -> None:
         """Freeze (False) or unfreeze each level's parameters (phase 2 freezes the specialists)."""
@@ -122,9 +127,13 @@ class HierarchicalPolicy(TensorDictModuleBase):
             del out[key]
         return out
 
-    def with_sizing(self, target_vol: float, max_weight: float = float("inf")) -> TensorDictSequential:
+    def with_sizing(
+        self, target_vol: float, max_weight: float = float("inf")
+    ) -> TensorDictSequential:
         """``Seq(self, SizingModule)``: the collector's policy, writing ``target_weights``."""
-        return TensorDictSequential(self, SizingModule(self.specialist_index, target_vol, max_weight))
+        return TensorDictSequential(
+            self, SizingModule(self.specialist_index, target_vol, max_weight)
+        )
 
     # ------------------------------------------------------------------ core
     def _run(self, td: TensorDictBase, deterministic: bool, stored: bool) -> TensorDictBase:
@@ -157,7 +166,7 @@ class HierarchicalPolicy(TensorDictModuleBase):
         directions, logps, ents, values = [], [], [], [meta_value]
         for s, name in enumerate(self.names):
             lo, hi = self.bounds[s]
-            logits, value = self.specialists[name].logits(
+            logits, value = self.specialist(name).logits(
                 td.get(("market", name)).reshape(b, -1), obs[:, lo:hi], allocation[:, s : s + 1]
             )
             cat = Categorical(logits=logits)  # batch [B, n_s]
@@ -188,7 +197,9 @@ class HierarchicalPolicy(TensorDictModuleBase):
         return result.reshape(lead)
 
 
-def build_policy(agents_cfg: object, instruments_cfg: object, fixed_allocation: bool = False) -> HierarchicalPolicy:
+def build_policy(
+    agents_cfg: object, instruments_cfg: object, fixed_allocation: bool = False
+) -> HierarchicalPolicy:
     """Meta-controller + specialists from the ``agents`` and ``instruments`` configs."""
     from mtquant.agents.hierarchical.meta_controller import build_meta_controller
     from mtquant.agents.hierarchical.specialist_factory import build_specialists

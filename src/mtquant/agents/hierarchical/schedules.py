@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date as Date
+from typing import TypeAlias
 
 import pandas as pd
 
@@ -26,7 +27,7 @@ OPEC_AFTER_DAYS = 7
 EARNINGS_SEASON_DAYS = (14, 42)
 EARNINGS_PEAK_DAYS = (21, 35)
 
-DateLike = Date | pd.Timestamp | str
+DateLike: TypeAlias = Date | pd.Timestamp | str
 
 
 def _day(value: DateLike) -> pd.Timestamp:

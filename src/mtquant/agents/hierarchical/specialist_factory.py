@@ -45,7 +45,9 @@ class SpecialistRegistry:
         self.register_specialist("commodities", CommoditiesSpecialist)
         self.register_specialist("equity", EquitySpecialist)
 
-    def register_specialist(self, specialist_type: str, specialist_class: type[BaseSpecialist]) -> None:
+    def register_specialist(
+        self, specialist_type: str, specialist_class: type[BaseSpecialist]
+    ) -> None:
         """Add (or replace) a type; the class must be a concrete :class:`BaseSpecialist`."""
         if not (inspect.isclass(specialist_class) and issubclass(specialist_class, BaseSpecialist)):
             raise ConfigError(
@@ -127,7 +129,9 @@ def build_specialists(
     ``instruments.specialists[name]``.
     """
     registry = registry or SpecialistRegistry()
-    groups = {name: list(instruments_cfg.specialists.get(name, [])) for name in instruments_cfg.active}
+    groups = {
+        name: list(instruments_cfg.specialists.get(name, [])) for name in instruments_cfg.active
+    }
     seen: dict[str, str] = {}
     out: dict[str, BaseSpecialist] = {}
     for name, symbols in groups.items():
@@ -153,7 +157,9 @@ def build_specialists(
         spec_cfg = agents_cfg.specialists[name]
         kwargs = {k: getattr(spec_cfg, k) for k in _NETWORK_KEYS}
         try:
-            out[name] = registry.create_specialist(spec_cfg.type, {"instruments": symbols, **kwargs})
+            out[name] = registry.create_specialist(
+                spec_cfg.type, {"instruments": symbols, **kwargs}
+            )
         except ConfigError as exc:
             raise ConfigError(f"config agents.specialists.{name}: {exc}") from exc
     return out

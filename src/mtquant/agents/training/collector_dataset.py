@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from torchrl.collectors import BaseCollector
 
 from mtquant.agents.training.ppo_loss import compute_gae, explained_variance
+from mtquant.risk_management.limits import BINDING_NAMES
 
 # keys the learner needs from a transition (observations for evaluate_actions, stored actions,
 # old log-probs and values); everything under "next" stays behind after GAE
@@ -44,8 +45,8 @@ def rollout_stats(rollout: TensorDictBase, names: list[str]) -> dict[str, float]
     """Per-rollout diagnostics: rewards per level, mean allocations and the risk transform's figures.
 
     ``names`` are the specialists in level order. Risk keys are read from ``("next", "risk", ..)``
-    when the env writes them: mean proposed and executed VaR and the share of steps on which
-    each limit code bound (``risk/binding_<code>``, 0 = none bound).
+    when the env writes them: mean proposed and executed VaR, the mean scale, and the share of
+    steps on which each limit bound (``risk/binds_<limit>`` from ``binding_flags``).
     """
     stats: dict[str, float] = {}
     reward = rollout["next", "reward"].float()  # [B, T, 1+S]
@@ -64,11 +65,11 @@ def rollout_stats(rollout: TensorDictBase, names: list[str]) -> dict[str, float]
         for key in ("proposed_var", "executed_var", "scale"):
             if key in risk.keys():
                 stats[f"risk/{key}"] = risk[key].float().mean().item()
-        if "binding" in risk.keys():
-            binding = risk["binding"].long()
-            for code in range(1, int(binding.max().item()) + 1):
-                stats[f"risk/binding_{code}"] = (binding == code).float().mean().item()
-            stats["risk/binding_any"] = (binding > 0).float().mean().item()
+        if "binding_flags" in risk.keys():
+            flags = risk["binding_flags"].long()
+            for k, name in enumerate(BINDING_NAMES[1:]):
+                stats[f"risk/binds_{name}"] = ((flags >> k) & 1).float().mean().item()
+            stats["risk/binds_any"] = (flags > 0).float().mean().item()
     done = rollout["next", "done"]
     stats["episodes_ended"] = float(done.sum().item())
     return stats

@@ -4,7 +4,7 @@ A stage (``training.phase3.curriculum[*]``) holds for its ``fraction`` of the ph
 sets two things on the training env before each rollout:
 
 * ``cost_multiplier`` — every cost (spread, commission, slippage, swap) of the execution kernel
-  is scaled by it (``KernelParams.cost_multiplier``);
+  is scaled by it, on top of ``env.cost_multiplier`` (``KernelParams.cost_multiplier``);
 * ``max_volatility_quantile`` — episodes start only on days whose market volatility (the
   cross-sectional mean of the instruments' daily volatility estimates ``features.vol``) is at
   most that quantile of the training split's market volatility (1.0 = every day).
@@ -85,8 +85,10 @@ class Curriculum:
         total_frames: int,
         frames_per_rollout: int,
         vol: torch.Tensor,
+        base_cost_multiplier: float = 1.0,
     ) -> None:
         self.base = getattr(env, "base_env", env)
+        self.base_cost_multiplier = base_cost_multiplier  # env.cost_multiplier of the config
         self.stages = stages
         self.total_frames = total_frames
         self.frames_per_rollout = frames_per_rollout
@@ -102,6 +104,8 @@ class Curriculum:
         if index == self.current:
             return
         stage = self.stages[index]
-        self.base.params = replace(self.base.params, cost_multiplier=stage.cost_multiplier)
+        self.base.params = replace(
+            self.base.params, cost_multiplier=self.base_cost_multiplier * stage.cost_multiplier
+        )
         self.pool.rows = self.pools[index]
         self.current = index

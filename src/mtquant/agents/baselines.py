@@ -1,0 +1,197 @@
+"""Baselines that trade through the same environment, costs and risk transform as the agents.
+
+Each is a tensordict callable ``td -> td`` writing ``"target_weights" [B, N]`` (notional /
+equity) from the observations the env publishes, so ``make_env(...).rollout(T, baseline)`` and
+``HierarchicalTradingSystem(..., policy=baseline)`` score them on the same data and frictions.
+
+* :class:`EqualWeight`: long every instrument with equal notional, ``gross / N`` each
+  (gross leverage 1 by default), rebalanced daily to those weights.
+* :class:`InverseVolatility`: long every instrument with weight proportional to ``1 / vol_i``,
+  normalised to the same gross leverage (naive risk parity: equal volatility contributions when
+  correlations are ignored).
+* :class:`TimeSeriesMomentum`: the sign of each instrument's return from ``t - 252`` to
+  ``t - 21`` (12 months, skipping the last month; Moskowitz, Ooi & Pedersen 2012), sized so that
+  each leg runs ``target_vol / N`` of daily volatility: ``w_i = sign_i * target_vol / (N vol_i)``.
+  It reads the row from ``("info", "date_index")`` (written by the env) and needs the
+  ``FeatureSet``'s ``returns``.
+* :class:`BuyAndHold`: equal notional ``gross / N`` bought when the account is flat (the first
+  step of an episode), then never rebalanced: it re-sends the current weights, which the env
+  treats as an unchanged target (no order), so units stay fixed.
+* :class:`FlatPPOPolicy`: the plan's "Sprint 2 single agent": one MLP over all instruments'
+  observations, the domain features and the meta state, with N categorical heads
+  (long / flat / short) and one value; fixed equal allocation and appetite 1 so that the same
+  :class:`~mtquant.agents.sizing.SizingModule` turns directions into weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase, TensorDictSequential
+from tensordict.nn.probabilistic import InteractionType, interaction_type
+from torch import nn
+from torch.distributions import Categorical
+
+from mtquant.agents.sizing import SizingModule
+from mtquant.errors import DataError
+from mtquant.features.feature_set import FeatureSet
+
+LOOKBACK, SKIP = 252, 21
+
+
+class EqualWeight:
+    """Long all N instruments at ``gross / N`` of equity each."""
+
+    def __init__(self, gross: float = 1.0) -> None:
+        self.gross = gross
+
+    def __call__(self, td: TensorDictBase) -> TensorDictBase:
+        vol = td.get("vol")
+        td.set("target_weights", torch.full_like(vol, self.gross / vol.shape[-1]))
+        return td
+
+
+class InverseVolatility:
+    """Long all instruments, ``w_i ∝ 1 / vol_i``, ``sum w_i = gross``."""
+
+    def __init__(self, gross: float = 1.0) -> None:
+        self.gross = gross
+
+    def __call__(self, td: TensorDictBase) -> TensorDictBase:
+        inv = 1.0 / td.get("vol").clamp_min(1e-8)
+        td.set("target_weights", self.gross * inv / inv.sum(-1, keepdim=True))
+        return td
+
+
+class TimeSeriesMomentum:
+    """Sign of the 12-1 month return, each leg at ``target_vol / N`` daily volatility."""
+
+    def __init__(self, features: FeatureSet, target_vol: float = 0.01) -> None:
+        log_growth = torch.log1p(features.returns.double()).cumsum(0)  # [T, N], row t: 0..t
+        padded = torch.cat([torch.zeros_like(log_growth[:1]), log_growth])  # row t+1: 0..t
+        t = torch.arange(features.n_days)
+        end = (t - SKIP + 1).clamp_min(0)  # growth over rows (t-252, t-21]
+        start = (t - LOOKBACK + 1).clamp_min(0)
+        self.signal = torch.sign(padded[end] - padded[start]).float()  # [T, N]
+        self.signal[t < LOOKBACK] = 0.0  # not enough history: stay flat
+        self.target_vol = target_vol
+
+    def __call__(self, td: TensorDictBase) -> TensorDictBase:
+        row = td.get(("info", "date_index"), None)
+        if row is None:
+            raise DataError("TimeSeriesMomentum needs ('info', 'date_index') in the tensordict")
+        vol = td.get("vol")
+        sign = self.signal.to(vol.device)[row]
+        td.set("target_weights", sign * self.target_vol / (vol.shape[-1] * vol.clamp_min(1e-8)))
+        return td
+
+
+class BuyAndHold:
+    """Equal notional bought when flat, then the units are held (no rebalancing)."""
+
+    def __init__(self, gross: float = 1.0) -> None:
+        self.gross = gross
+
+    def __call__(self, td: TensorDictBase) -> TensorDictBase:
+        current = td.get("weights")
+        flat = (current == 0).all(-1, keepdim=True)
+        entry = torch.full_like(current, self.gross / current.shape[-1])
+        td.set("target_weights", torch.where(flat, entry, current))
+        return td
+
+
+class FlatPPOPolicy(TensorDictModuleBase):
+    """One MLP over every instrument (the single-agent baseline) with the hierarchy's keys.
+
+    Writes ``("action", "direction") [B, N]``, the fixed ``("action", "allocation") = 1/S`` and
+    ``("action", "appetite") = 1``, ``("log_prob", "specialists") [B, S]`` (sums of its
+    instruments' log-probs, so the PPO core's per-specialist ratios work), ``("log_prob",
+    "meta") = 0``, ``sample_log_prob [B]``, ``("entropy", ...)`` and ``value [B, 1]`` (one value:
+    train it on the portfolio reward, index 0).
+    """
+
+    def __init__(
+        self,
+        n_instruments: int,
+        market_dims: dict[str, int],
+        specialist_index: torch.Tensor,
+        state_dim: int = 74,
+        obs_dim: int = 50,
+        hidden_dim: int = 256,
+    ) -> None:
+        super().__init__()
+        self.names = list(market_dims)
+        self.n = n_instruments
+        in_dim = n_instruments * obs_dim + sum(market_dims.values()) + state_dim
+        self.body = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, hidden_dim), nn.Tanh()
+        )
+        self.logits_head = nn.Linear(hidden_dim, n_instruments * 3)
+        self.value_head = nn.Linear(hidden_dim, 1)
+        self.register_buffer("specialist_index", specialist_index.clone().long())
+        self.in_keys = ["meta_state", *[("market", n) for n in self.names], "instrument_obs"]
+        self.out_keys = [
+            ("action", "direction"), ("action", "allocation"), ("action", "appetite"),
+            ("log_prob", "meta"), ("log_prob", "specialists"), "sample_log_prob", "value",
+            ("entropy", "meta"), ("entropy", "specialists"),
+        ]  # fmt: skip
+
+    def _dist(self, td: TensorDictBase) -> tuple[Categorical, torch.Tensor]:
+        obs = td.get("instrument_obs")
+        lead = obs.shape[:-2]
+        parts = [obs.reshape(*lead, -1), td.get("meta_state")]
+        parts += [td.get(("market", n)) for n in self.names]
+        h = self.body(torch.cat(parts, -1))
+        logits = self.logits_head(h).reshape(*lead, self.n, 3)
+        return Categorical(logits=logits), self.value_head(h)
+
+    def _write(
+        self, td: TensorDictBase, dist: Categorical, value: torch.Tensor, direction: torch.Tensor
+    ) -> TensorDictBase:
+        lead = direction.shape[:-1]
+        s = len(self.names)
+        logp = dist.log_prob(direction)  # [*, N]
+        per_spec = torch.zeros(*lead, s, dtype=logp.dtype, device=logp.device)
+        per_spec = per_spec.index_add(-1, self.specialist_index, logp)
+        ent = torch.zeros_like(per_spec).index_add(-1, self.specialist_index, dist.entropy())
+        zeros = torch.zeros(lead, dtype=logp.dtype, device=logp.device)
+        out = {
+            ("action", "direction"): direction.long(),
+            ("action", "allocation"): torch.full((*lead, s), 1.0 / s, device=logp.device),
+            ("action", "appetite"): torch.ones(*lead, 1, device=logp.device),
+            ("log_prob", "meta"): zeros,
+            ("log_prob", "specialists"): per_spec,
+            "sample_log_prob": per_spec.sum(-1),
+            "value": value,
+            ("entropy", "meta"): zeros,
+            ("entropy", "specialists"): ent,
+        }
+        td.update(TensorDict(out, batch_size=lead))
+        return td
+
+    def forward(self, td: TensorDictBase, deterministic: bool | None = None) -> TensorDictBase:
+        """Act: sample (or, deterministic, argmax) a direction per instrument."""
+        if deterministic is None:
+            mode = interaction_type()
+            deterministic = mode is not None and mode != InteractionType.RANDOM
+        dist, value = self._dist(td)
+        direction = dist.logits.argmax(-1) if deterministic else dist.sample()
+        return self._write(td, dist, value, direction)
+
+    def evaluate_actions(self, td: TensorDictBase) -> TensorDictBase:
+        """Log-probs, entropies and value of the stored ``("action", "direction")`` (for PPO)."""
+        dist, value = self._dist(td)
+        out = self._write(
+            td.select(*self.in_keys).clone(False), dist, value, td.get(("action", "direction"))
+        )
+        return out.exclude(
+            ("action", "direction"), ("action", "allocation"), ("action", "appetite")
+        )
+
+    def with_sizing(
+        self, target_vol: float, max_weight: float = float("inf")
+    ) -> TensorDictSequential:
+        """``Seq(self, SizingModule)``: writes ``target_weights`` like the hierarchical policy."""
+        return TensorDictSequential(
+            self, SizingModule(self.specialist_index, target_vol, max_weight)
+        )

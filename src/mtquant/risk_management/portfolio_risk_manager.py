@@ -1,0 +1,272 @@
+"""Portfolio-level risk checks on a proposed book: the plan's four layers, VaR, sectors, margin.
+
+Positions are anything with ``.symbol`` and ``.notional`` (signed USD notional, long > 0) —
+:class:`PositionLike` — so this module does not depend on the execution layer; a portfolio is
+anything with ``.equity`` (USD) and optionally ``.margin_available`` (USD the book may commit).
+
+``check_portfolio_risk`` agrees with :func:`~mtquant.risk_management.limits.enforce_limits`:
+with the same covariance, a book it accepts is one ``enforce_limits`` leaves untouched,
+except for the per-position cap, which is the pre-trade layer's
+(:class:`~mtquant.risk_management.pre_trade_checker.PreTradeChecker`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from mtquant.config.risk import RiskConfig
+from mtquant.errors import DataError
+from mtquant.instruments import InstrumentUniverse
+from mtquant.risk_management import var as var_lib
+from mtquant.risk_management.correlation_tracker import CorrelationTracker
+from mtquant.risk_management.limits import correlation_exposure
+
+__all__ = [
+    "BookPosition",
+    "CorrelationTracker",
+    "PortfolioLike",
+    "PortfolioRiskManager",
+    "PositionLike",
+]
+
+_METHOD_ALIASES = {
+    "variance_covariance": "parametric",
+    "parametric": "parametric",
+    "historical": "historical",
+    "monte_carlo": "monte_carlo",
+}
+
+
+@runtime_checkable
+class PositionLike(Protocol):
+    """A position: instrument symbol and signed USD notional."""
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def notional(self) -> float: ...
+
+
+@runtime_checkable
+class PortfolioLike(Protocol):
+    """An account: equity in USD (``margin_available`` is read when present)."""
+
+    @property
+    def equity(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class BookPosition:
+    """Minimal :class:`PositionLike` used to build proposed books."""
+
+    symbol: str
+    notional: float
+
+
+class PortfolioRiskManager:
+    """Four-layer portfolio check plus VaR, correlation, sector and margin reports.
+
+    The covariance behind VaR and correlation comes from the returns given to
+    :meth:`set_returns_history` / :meth:`update_returns` (last ``var_window`` rows); the
+    :attr:`tracker` follows the same returns over ``correlation_window`` bars for regime alerts.
+    """
+
+    def __init__(self, risk_cfg: RiskConfig, universe: InstrumentUniverse) -> None:
+        self.cfg = risk_cfg
+        self.universe = universe
+        self.symbols = universe.symbols
+        self.margin_rate = universe.terms()["margin_rate"].numpy()
+        self.sector_of = [inst.sector for inst in universe.instruments]
+        self.tracker = CorrelationTracker(
+            self.symbols,
+            window=risk_cfg.correlation_window,
+            spike_ratio=risk_cfg.spike_ratio,
+            breakdown_ratio=risk_cfg.breakdown_ratio,
+        )
+        self._returns = np.zeros((0, universe.n))
+
+    # ------------------------------------------------------------------ state
+    def set_returns_history(self, returns: np.ndarray) -> None:
+        """Use ``returns [T, N]`` (instrument order) as the history; feeds the tracker too."""
+        r = np.asarray(returns, dtype=np.float64)
+        if r.ndim != 2 or r.shape[1] != self.universe.n:
+            raise DataError(f"returns history must be [T, {self.universe.n}]; got {r.shape}")
+        var_lib._check_returns(r)
+        self._returns = r[-self.cfg.var_window :].copy()
+        self.tracker.extend(r[-self.cfg.correlation_window :])
+
+    def update_returns(self, row: dict[str, float] | np.ndarray) -> None:
+        """Append one bar of returns (dict by symbol or ``[N]``)."""
+        vec = self.tracker._row(row)
+        self.tracker.update(vec)
+        self._returns = np.vstack([self._returns, vec])[-self.cfg.var_window :]
+
+    def covariance(self) -> np.ndarray:
+        """Sample covariance (ddof=1) of the stored returns window ``[N, N]``."""
+        if self._returns.shape[0] < 2:
+            raise DataError(
+                f"PortfolioRiskManager has {self._returns.shape[0]} return rows; "
+                "call set_returns_history with at least 2"
+            )
+        return np.cov(self._returns, rowvar=False, ddof=1).reshape(self.universe.n, -1)
+
+    # ------------------------------------------------------------------ books
+    def notionals(self, positions: Sequence[PositionLike]) -> np.ndarray:
+        """Signed USD notional per instrument ``[N]`` (positions in one symbol add up)."""
+        out = np.zeros(self.universe.n)
+        for p in positions:
+            if p.symbol not in self.symbols:
+                raise DataError(f"position in unknown instrument {p.symbol!r}; known {self.symbols}")
+            value = float(p.notional)
+            if not np.isfinite(value):
+                raise DataError(f"position {p.symbol}: notional is not finite ({value})")
+            out[self.symbols.index(p.symbol)] += value
+        return out
+
+    def weights(self, positions: Sequence[PositionLike], equity: float) -> np.ndarray:
+        """Signed weights ``notional / equity`` ``[N]``."""
+        if not equity > 0:
+            raise DataError(f"portfolio equity must be > 0; got {equity}")
+        return self.notionals(positions) / float(equity)
+
+    # ------------------------------------------------------------------ the four layers
+    def check_portfolio_risk(
+        self, proposed_positions: Sequence[PositionLike], current_portfolio: PortfolioLike
+    ) -> tuple[bool, str]:
+        """Layers 1 VaR, 2 correlation, 3 sector (and gross leverage), 4 margin → (ok, reason)."""
+        equity = float(current_portfolio.equity)
+        w = self.weights(proposed_positions, equity)
+        cfg = self.cfg
+        cov = self.covariance()
+        var = float(var_lib.portfolio_var_from_cov(w, cov, cfg.var_confidence, validate=False))
+        if var > cfg.max_portfolio_var:
+            return False, (
+                f"layer 1 VaR: parametric {cfg.var_confidence:.0%} VaR {var:.4%} of equity > "
+                f"max_portfolio_var {cfg.max_portfolio_var:.4%}"
+            )
+        ok, exposure = self.check_correlation_risk(proposed_positions, cov)
+        if not ok:
+            return False, (
+                f"layer 2 correlation: effective correlation {exposure:.3f} > "
+                f"max_correlation_exposure {cfg.max_correlation_exposure:.3f}"
+            )
+        cap = cfg.max_sector_allocation * cfg.max_gross_leverage
+        sector_gross = self._sector_gross(np.abs(w))
+        for sector, gross in sector_gross.items():
+            if gross > cap:
+                return False, (
+                    f"layer 3 sector: {sector} gross {gross:.3f} x equity > max_sector_allocation "
+                    f"x max_gross_leverage = {cap:.3f}"
+                )
+        gross = float(np.abs(w).sum())
+        if gross > cfg.max_gross_leverage:
+            return False, (
+                f"layer 3 leverage: gross {gross:.3f} x equity > max_gross_leverage "
+                f"{cfg.max_gross_leverage:.3f}"
+            )
+        available = self.available_margin(current_portfolio)
+        ok, margin = self.check_margin_requirement(proposed_positions, available)
+        if not ok:
+            return False, (
+                f"layer 4 margin: required {margin:,.2f} USD > available {available:,.2f} USD"
+            )
+        return True, "ok"
+
+    def available_margin(self, portfolio: PortfolioLike) -> float:
+        """``max_margin_usage x equity``, capped by ``portfolio.margin_available`` if present."""
+        cap = self.cfg.max_margin_usage * float(portfolio.equity)
+        broker = getattr(portfolio, "margin_available", None)
+        return cap if broker is None else min(cap, float(broker))
+
+    # ------------------------------------------------------------------ components
+    def calculate_var(
+        self,
+        positions: Sequence[PositionLike],
+        returns_history: np.ndarray,
+        method: str = "variance_covariance",
+        confidence: float | None = None,
+        equity: float | None = None,
+    ) -> dict[str, Any]:
+        """``{'var', 'var_lower', 'var_upper', 'method'}``: daily VaR as a fraction of ``equity``.
+
+        ``method``: ``variance_covariance`` (= ``parametric``), ``historical`` or
+        ``monte_carlo`` (seed 0); bounds at 95 % (see :mod:`mtquant.risk_management.var`).
+        Without ``equity`` the VaR is relative to the positions' gross notional.
+        """
+        if method not in _METHOD_ALIASES:
+            raise DataError(f"VaR method must be one of {sorted(_METHOD_ALIASES)}; got {method!r}")
+        conf = self.cfg.var_confidence if confidence is None else confidence
+        notional = self.notionals(positions)
+        base = float(np.abs(notional).sum()) if equity is None else float(equity)
+        if not base > 0:
+            raise DataError(f"VaR needs positive equity or a non-empty book; got {base}")
+        var, lower, upper = var_lib.var_with_interval(
+            np.asarray(returns_history, dtype=np.float64),
+            notional / base,
+            conf,
+            method=_METHOD_ALIASES[method],  # type: ignore[arg-type]
+        )
+        return {"var": var, "var_lower": lower, "var_upper": upper, "method": method}
+
+    def check_correlation_risk(
+        self, positions: Sequence[PositionLike], correlation_matrix: np.ndarray
+    ) -> tuple[bool, float]:
+        """``(ok, max effective correlation of held legs)`` for a correlation (or covariance)."""
+        corr = np.asarray(correlation_matrix, dtype=np.float64)
+        n = self.universe.n
+        if corr.shape != (n, n):
+            raise DataError(f"correlation_matrix must be [{n}, {n}]; got {corr.shape}")
+        var_lib.check_covariance(corr, "correlation_matrix", tol=1e-8)
+        w = torch.from_numpy(self.notionals(positions)).unsqueeze(0)
+        exposure = float(correlation_exposure(w, torch.from_numpy(corr))[0])
+        return exposure <= self.cfg.max_correlation_exposure, exposure
+
+    def _sector_gross(self, magnitudes: np.ndarray) -> dict[str, float]:
+        out = dict.fromkeys(self.universe.sectors, 0.0)
+        for sector, m in zip(self.sector_of, magnitudes, strict=True):
+            out[sector] += float(m)
+        return out
+
+    def calculate_sector_allocation(self, positions: Sequence[PositionLike]) -> dict[str, float]:
+        """Share of gross notional per sector (all sectors listed; all 0 for an empty book)."""
+        gross = self._sector_gross(np.abs(self.notionals(positions)))
+        total = sum(gross.values())
+        return {s: (g / total if total > 0 else 0.0) for s, g in gross.items()}
+
+    def check_margin_requirement(
+        self, proposed_positions: Sequence[PositionLike], available_margin: float
+    ) -> tuple[bool, float]:
+        """``(ok, total margin in USD)``: ``sum |notional_i| x margin_rate_i <= available``."""
+        total = float(np.abs(self.notionals(proposed_positions)) @ self.margin_rate)
+        return total <= float(available_margin), total
+
+    def risk_report(
+        self, positions: Sequence[PositionLike], portfolio: PortfolioLike
+    ) -> dict[str, Any]:
+        """Everything a dashboard shows for a book: VaR (3 methods), ES, limits usage, regime."""
+        equity = float(portfolio.equity)
+        w = self.weights(positions, equity)
+        conf = self.cfg.var_confidence
+        report: dict[str, Any] = {"equity": equity, "gross_leverage": float(np.abs(w).sum())}
+        for method in ("variance_covariance", "historical", "monte_carlo"):
+            report[f"var_{method}"] = self.calculate_var(
+                positions, self._returns, method, conf, equity
+            )
+        report["es_parametric"] = var_lib.expected_shortfall(self._returns, w, conf)
+        report["es_historical"] = var_lib.expected_shortfall(
+            self._returns, w, conf, method="historical"
+        )
+        report["correlation_exposure"] = self.check_correlation_risk(positions, self.covariance())[1]
+        report["sector_allocation"] = self.calculate_sector_allocation(positions)
+        ok, margin = self.check_margin_requirement(positions, self.available_margin(portfolio))
+        report["margin_required"] = margin
+        report["margin_usage"] = margin / equity
+        report["checks"] = self.check_portfolio_risk(positions, portfolio)
+        report["regime"] = self.tracker.detect_regime_change() if self.tracker.count >= 2 else None
+        return report

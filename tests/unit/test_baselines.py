@@ -1,0 +1,97 @@
+"""Baselines: hand-computed weights, and all of them trade through the env + risk transform."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDict
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+from mtquant.agents.baselines import (
+    BuyAndHold,
+    EqualWeight,
+    FlatPPOPolicy,
+    InverseVolatility,
+    TimeSeriesMomentum,
+)
+from mtquant.agents.environments.multi_instrument_env import make_env
+from mtquant.agents.environments.synthetic_features import random_walk_features
+from mtquant.config import compose_config, to_object
+from mtquant.instruments import InstrumentUniverse
+
+CFG = to_object(compose_config("train", []))
+UNIVERSE = InstrumentUniverse.from_config(CFG.instruments)
+
+
+def td_with(vol: list[float], weights: list[float] | None = None) -> TensorDict:
+    v = torch.tensor([vol])
+    w = torch.zeros_like(v) if weights is None else torch.tensor([weights])
+    return TensorDict({"vol": v, "weights": w}, batch_size=[1])
+
+
+def test_equal_weight_is_gross_over_n_per_instrument() -> None:
+    out = EqualWeight(gross=1.0)(td_with([0.01, 0.02, 0.04, 0.01]))
+    assert out["target_weights"].tolist() == [[0.25, 0.25, 0.25, 0.25]]
+
+
+def test_inverse_volatility_weights_are_proportional_to_one_over_vol() -> None:
+    out = InverseVolatility(gross=1.0)(td_with([0.01, 0.02, 0.04, 0.01]))
+    inv = torch.tensor([100.0, 50.0, 25.0, 100.0])
+    assert torch.allclose(out["target_weights"][0], inv / inv.sum())
+
+
+def test_buy_and_hold_buys_when_flat_then_resends_current_weights() -> None:
+    assert BuyAndHold()(td_with([0.01] * 4))["target_weights"].tolist() == [[0.25] * 4]
+    held = BuyAndHold()(td_with([0.01] * 4, [0.3, 0.2, 0.25, 0.26]))
+    assert torch.equal(held["target_weights"], held["weights"])
+
+
+def test_momentum_is_long_after_a_rise_and_short_after_a_fall_skipping_the_last_month() -> None:
+    f = random_walk_features(UNIVERSE, n_days=300, seed=0)
+    r = torch.zeros(300, 8, dtype=torch.float64)
+    r[:, 0] = 0.001  # steady rise
+    r[:, 1] = -0.001  # steady fall
+    r[280:, 0] = -0.05  # last month crashes: must be ignored (skip month)
+    f.returns = r
+    mom = TimeSeriesMomentum(f, target_vol=0.01)
+    td = TensorDict({"vol": torch.full((1, 8), 0.01), "info": {"date_index": torch.tensor([299])}},
+                    batch_size=[1])
+    w = mom(td)["target_weights"][0]
+    assert w[0].item() == pytest.approx(0.01 / (8 * 0.01)) and w[1].item() == pytest.approx(-0.125)
+    assert w[2:].abs().sum().item() == 0.0  # no return: sign 0
+    td["info", "date_index"] = torch.tensor([200])  # < 252 rows of history: flat
+    assert mom(td)["target_weights"].abs().sum().item() == 0.0
+
+
+@pytest.mark.parametrize("name", ["equal", "invvol", "momentum", "buyhold", "flat_ppo"])
+def test_every_baseline_trades_through_the_env_with_the_risk_transform(name: str) -> None:
+    f = random_walk_features(UNIVERSE, n_days=330, seed=1)
+    env = make_env(CFG, f, (0, 330), batch_size=2, seed=0, start_rows=[260, 270])
+    torch.manual_seed(0)
+    dims = {s: m.shape[-1] for s, m in f.market.items()}
+    policies = {
+        "equal": EqualWeight(),
+        "invvol": InverseVolatility(),
+        "momentum": TimeSeriesMomentum(f),
+        "buyhold": BuyAndHold(),
+        "flat_ppo": FlatPPOPolicy(8, dims, UNIVERSE.specialist_index()).with_sizing(0.01, 3.0),
+    }
+    with set_exploration_type(ExplorationType.DETERMINISTIC), torch.no_grad():
+        ro = env.rollout(30, policies[name], break_when_any_done=False)
+    assert ro["next", "info", "equity"].isfinite().all()
+    assert ro["next", "info", "commission"].sum() + ro["next", "info", "spread_cost"].sum() > 0
+    assert (ro["next", "risk", "executed_var"] <= CFG.risk.max_portfolio_var + 1e-6).all()
+    if name == "buyhold":  # units bought on day 1 are never changed
+        assert ro["next", "info", "turnover"][:, 1:].abs().sum().item() == 0.0
+
+
+def test_flat_ppo_log_probs_are_reproduced_by_evaluate_actions() -> None:
+    f = random_walk_features(UNIVERSE, n_days=120, seed=2)
+    env = make_env(CFG, f, (0, 120), batch_size=4, seed=0)
+    torch.manual_seed(0)
+    pol = FlatPPOPolicy(8, {s: m.shape[-1] for s, m in f.market.items()}, UNIVERSE.specialist_index())
+    td = pol(env.reset())
+    assert td["action", "direction"].shape == (4, 8) and td["value"].shape == (4, 1)
+    again = pol.evaluate_actions(td)
+    assert torch.allclose(again["sample_log_prob"], td["sample_log_prob"])
+    assert torch.allclose(td["log_prob", "specialists"].sum(-1), td["sample_log_prob"])
