@@ -26,8 +26,10 @@ def main(argv: list[str]) -> int:
         return 1
     steps = [
         ("training", ["scripts/train.py", f"hydra.run.dir={train_dir}", *argv]),
-        ("evaluation", ["scripts/evaluate.py", f"checkpoint={train_dir}",
-                        f"hydra.run.dir={eval_dir}", *argv]),
+        (
+            "evaluation",
+            ["scripts/evaluate.py", f"checkpoint={train_dir}", f"hydra.run.dir={eval_dir}", *argv],
+        ),
     ]
     for name, args in steps:
         print(f"== make run: {name} ({' '.join(args)})", flush=True)

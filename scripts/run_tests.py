@@ -37,8 +37,13 @@ def main() -> int:
             return 1
     marker = [] if os.environ.get("CI") == "true" else ["-m", "not slow and not perf"]
     cmd = [
-        sys.executable, "-m", "pytest", *marker,
-        "--cov=mtquant", "--cov-branch", "--cov-report=term-missing:skip-covered",
+        sys.executable,
+        "-m",
+        "pytest",
+        *marker,
+        "--cov=mtquant",
+        "--cov-branch",
+        "--cov-report=term-missing:skip-covered",
         f"--cov-fail-under={COVERAGE_FLOOR}",
     ]
     code = run("tests", cmd)

@@ -14,7 +14,11 @@ from mtquant.config.store import config_dir
 CONF = Path(config_dir())
 PRIMARY = {"train": [], "evaluate": ["checkpoint=outputs/none"]}
 # options whose required keys (???) the user must supply
-REQUIRED = {("data", "mt5_csv"): ["data.path=/tmp/mt5"], ("data", "csv"): ["data.path=/tmp/csv"]}
+REQUIRED = {
+    ("data", "mt5_csv"): ["data.path=/tmp/mt5"],
+    ("data", "csv"): ["data.path=/tmp/csv"],
+    ("data", "parquet"): ["data.path=/tmp/pq"],
+}
 
 
 def _group_options() -> list[tuple[str, str]]:
@@ -48,7 +52,14 @@ def test_primary_configs_compose(primary: str) -> None:
 def test_default_instruments_are_the_plans_eight_in_order() -> None:
     run = to_object(compose_config("train"))
     assert run.instruments.active_symbols() == [
-        "EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "WTIUSD", "SPX500", "NAS100", "US30",
+        "EURUSD",
+        "GBPUSD",
+        "USDJPY",
+        "XAUUSD",
+        "WTIUSD",
+        "SPX500",
+        "NAS100",
+        "US30",
     ]
     assert run.instruments.active_groups()["commodities"] == ["XAUUSD", "WTIUSD"]
 

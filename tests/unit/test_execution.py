@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mtquant.agents.environments.kernel import KernelParams, KernelState, step_kernel, target_units
+from mtquant.agents.environments.kernel import (
+    KernelParams,
+    KernelState,
+    MarketTape,
+    step_kernel,
+    target_units,
+)
 from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.config import compose_config, to_object
 from mtquant.errors import DataError
@@ -36,8 +42,6 @@ def test_paper_broker_fill_costs_and_equity_equal_the_kernel_step() -> None:
     fills = broker.submit_orders([Order("EURUSD", Side.BUY, 50_000.0), Order("US30", Side.SELL, 2.0)])
     params = KernelParams.build(UNIVERSE, slippage_bps=CFG.env.slippage_bps, cost_multiplier=1.0,
                                 stop_out_level=CFG.risk.stop_out_level)
-    from mtquant.agents.environments.kernel import MarketTape
-
     tape = MarketTape.from_features(FEATURES, UNIVERSE)
     target = torch.zeros(1, 8, dtype=torch.float64)
     target[0, 0], target[0, 7] = 50_000.0, -2.0

@@ -72,11 +72,11 @@ def test_sector_gross_is_scaled_to_its_share_of_the_leverage_budget() -> None:
 
 
 def test_gross_position_and_margin_layers_in_order() -> None:
-    cov = corr_cov(np.eye(2))
-    out, d = enforce_limits(torch.tensor([[3.0, 1.0]], dtype=torch.float64), cov,
-                            make_limits(2, max_gross_leverage=2.0))
-    torch.testing.assert_close(out, torch.tensor([[1.5, 0.5]], dtype=torch.float64))
+    w4 = torch.tensor([[1.5, 0.0, -1.5, 0.0]], dtype=torch.float64)  # sectors 0 and 1
+    out, d = enforce_limits(w4, corr_cov(np.eye(4)), make_limits(4, max_gross_leverage=2.0))
+    torch.testing.assert_close(out, torch.tensor([[1.0, 0.0, -1.0, 0.0]], dtype=torch.float64))
     assert d.binding.item() == 3
+    cov = corr_cov(np.eye(2))
     out, d = enforce_limits(torch.tensor([[3.0, -1.0]], dtype=torch.float64), cov,
                             make_limits(2, max_position_weight=2.0))
     assert out.tolist() == [[2.0, -1.0]] and d.binding.item() == 4

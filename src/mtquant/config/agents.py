@@ -20,12 +20,18 @@ class MetaControllerConfig:
 
     def validate(self) -> None:
         positive("agents.meta_controller.state_dim", self.state_dim)
-        require(1.0 <= self.allocation_concentration <= 1000.0,
-                "agents.meta_controller.allocation_concentration", self.allocation_concentration,
-                "in [1, 1000]")
-        require(1.0 <= self.appetite_concentration <= 1000.0,
-                "agents.meta_controller.appetite_concentration", self.appetite_concentration,
-                "in [1, 1000]")
+        require(
+            1.0 <= self.allocation_concentration <= 1000.0,
+            "agents.meta_controller.allocation_concentration",
+            self.allocation_concentration,
+            "in [1, 1000]",
+        )
+        require(
+            1.0 <= self.appetite_concentration <= 1000.0,
+            "agents.meta_controller.appetite_concentration",
+            self.appetite_concentration,
+            "in [1, 1000]",
+        )
         positive("agents.meta_controller.hidden_dim", self.hidden_dim)
         positive("agents.meta_controller.hidden_dim_2", self.hidden_dim_2)
         in_unit("agents.meta_controller.dropout", self.dropout)
@@ -58,8 +64,12 @@ class CommunicationConfig:
     log_all_messages: bool = False
 
     def validate(self) -> None:
-        require(self.message_history_size >= 1, "agents.communication.message_history_size",
-                self.message_history_size, ">= 1")
+        require(
+            self.message_history_size >= 1,
+            "agents.communication.message_history_size",
+            self.message_history_size,
+            ">= 1",
+        )
 
 
 @dataclass

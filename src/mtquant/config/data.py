@@ -13,18 +13,33 @@ SOURCES = ("packaged", "synthetic", "mt5_csv", "csv", "parquet")
 class SyntheticConfig:
     n_days: int = 2600  # business days generated
     start: str = "2008-01-01"  # first generated date (labels only; data is generated)
-    signal_strength: float = 0.0  # information coefficient of the planted next-day predictor (0 = none)
-    calibrate_to_packaged: bool = True  # vols/correlations from the packaged real data, else built-in table
+    signal_strength: float = (
+        0.0  # information coefficient of the planted next-day predictor (0 = none)
+    )
+    calibrate_to_packaged: bool = (
+        True  # vols/correlations from the packaged real data, else built-in table
+    )
     tail_df: float = 5.0  # Student-t degrees of freedom of the innovations (fat tails)
-    regime_persistence: float = 0.99  # daily probability of staying in the current volatility regime
+    regime_persistence: float = (
+        0.99  # daily probability of staying in the current volatility regime
+    )
     high_vol_multiplier: float = 2.0  # volatility multiplier in the high-volatility regime
 
     def validate(self) -> None:
         require(self.n_days >= 300, "data.synthetic.n_days", self.n_days, ">= 300")
-        require(0 <= self.signal_strength < 1, "data.synthetic.signal_strength", self.signal_strength, "in [0, 1)")
+        require(
+            0 <= self.signal_strength < 1,
+            "data.synthetic.signal_strength",
+            self.signal_strength,
+            "in [0, 1)",
+        )
         require(self.tail_df > 2, "data.synthetic.tail_df", self.tail_df, "> 2")
-        require(0 < self.regime_persistence < 1, "data.synthetic.regime_persistence",
-                self.regime_persistence, "in (0, 1)")
+        require(
+            0 < self.regime_persistence < 1,
+            "data.synthetic.regime_persistence",
+            self.regime_persistence,
+            "in (0, 1)",
+        )
         positive("data.synthetic.high_vol_multiplier", self.high_vol_multiplier)
 
 
@@ -47,9 +62,18 @@ class WalkForwardConfig:
     test_months: int = 6  # test window after each training window
 
     def validate(self) -> None:
-        require(self.initial_train_years >= 1, "data.walk_forward.initial_train_years",
-                self.initial_train_years, ">= 1")
-        require(self.retrain_months >= 1, "data.walk_forward.retrain_months", self.retrain_months, ">= 1")
+        require(
+            self.initial_train_years >= 1,
+            "data.walk_forward.initial_train_years",
+            self.initial_train_years,
+            ">= 1",
+        )
+        require(
+            self.retrain_months >= 1,
+            "data.walk_forward.retrain_months",
+            self.retrain_months,
+            ">= 1",
+        )
         require(self.test_months >= 1, "data.walk_forward.test_months", self.test_months, ">= 1")
 
 
@@ -61,13 +85,21 @@ class DataConfig:
     end: str | None = "2018-12-31"  # last date kept (inclusive), None = all
     max_ffill_days: int = 3  # longest gap bridged by forward fill; longer gaps are reported
     seed: int = 7  # seed of generated series (synthetic source and packaged proxies)
-    macro_path: str | None = None  # optional CSV of user macro series (date + columns), else proxies
+    macro_path: str | None = (
+        None  # optional CSV of user macro series (date + columns), else proxies
+    )
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     walk_forward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
 
     def validate(self) -> None:
         one_of("data.source", self.source, SOURCES)
-        require(self.source not in ("mt5_csv", "csv", "parquet") or bool(self.path), "data.path",
-                self.path, f"a folder of per-symbol files when data.source={self.source}")
-        require(0 <= self.max_ffill_days <= 10, "data.max_ffill_days", self.max_ffill_days, "in [0, 10]")
+        require(
+            self.source not in ("mt5_csv", "csv", "parquet") or bool(self.path),
+            "data.path",
+            self.path,
+            f"a folder of per-symbol files when data.source={self.source}",
+        )
+        require(
+            0 <= self.max_ffill_days <= 10, "data.max_ffill_days", self.max_ffill_days, "in [0, 10]"
+        )

@@ -34,5 +34,7 @@ class EnvConfig:
         non_negative("env.drawdown_penalty", self.drawdown_penalty)
         non_negative("env.diversification_bonus", self.diversification_bonus)
         positive("env.sizing_target_vol", self.sizing_target_vol)
-        require(0 <= self.rebalance_band < 1, "env.rebalance_band", self.rebalance_band, "in [0, 1)")
+        require(
+            0 <= self.rebalance_band < 1, "env.rebalance_band", self.rebalance_band, "in [0, 1)"
+        )
         require(self.metrics_window >= 1, "env.metrics_window", self.metrics_window, ">= 1")

@@ -21,5 +21,10 @@ class HardwareConfig:
         one_of("hardware.accelerator", self.accelerator, ("cpu", "cuda", "gpu", "auto", "mps"))
         require(self.devices >= 1, "hardware.devices", self.devices, ">= 1")
         require(self.n_envs >= 1, "hardware.n_envs", self.n_envs, ">= 1")
-        require(self.collector_workers >= 0, "hardware.collector_workers", self.collector_workers, ">= 0")
+        require(
+            self.collector_workers >= 0,
+            "hardware.collector_workers",
+            self.collector_workers,
+            ">= 0",
+        )
         require(self.torch_threads >= 1, "hardware.torch_threads", self.torch_threads, ">= 1")

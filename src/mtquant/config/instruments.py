@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mtquant.config.validation import ConfigError, in_open_unit, non_negative, one_of, positive, require
+from mtquant.config.validation import (
+    ConfigError,
+    in_open_unit,
+    non_negative,
+    one_of,
+    positive,
+    require,
+)
 
 SECTORS = ("forex", "commodities", "equity")
 
@@ -37,8 +44,12 @@ class InstrumentSpec:
         non_negative(f"{key}.spread", self.spread)
         non_negative(f"{key}.commission_bps", self.commission_bps)
         in_open_unit(f"{key}.margin_rate", self.margin_rate)
-        require(0 <= self.triple_swap_weekday <= 4, f"{key}.triple_swap_weekday",
-                self.triple_swap_weekday, "a weekday 0..4")
+        require(
+            0 <= self.triple_swap_weekday <= 4,
+            f"{key}.triple_swap_weekday",
+            self.triple_swap_weekday,
+            "a weekday 0..4",
+        )
 
 
 @dataclass
@@ -51,7 +62,9 @@ class InstrumentsConfig:
     symbols: dict[str, InstrumentSpec] = field(default_factory=dict)
 
     def validate(self) -> None:
-        require(len(self.active) > 0, "instruments.active", list(self.active), "at least one specialist")
+        require(
+            len(self.active) > 0, "instruments.active", list(self.active), "at least one specialist"
+        )
         for name in self.active:
             if name not in self.specialists:
                 raise ConfigError(
@@ -61,7 +74,12 @@ class InstrumentsConfig:
         seen: dict[str, str] = {}
         for name in self.active:
             syms = self.specialists[name]
-            require(len(syms) > 0, f"instruments.specialists.{name}", list(syms), "at least one instrument")
+            require(
+                len(syms) > 0,
+                f"instruments.specialists.{name}",
+                list(syms),
+                "at least one instrument",
+            )
             for s in syms:
                 if s not in self.symbols:
                     raise ConfigError(

@@ -25,7 +25,9 @@ class PPOConfig:
         require(0 <= self.gae_lambda <= 1, "training.ppo.gae_lambda", self.gae_lambda, "in [0, 1]")
         in_open_unit("training.ppo.clip_range", self.clip_range)
         require(self.n_epochs >= 1, "training.ppo.n_epochs", self.n_epochs, ">= 1")
-        require(self.minibatch_size >= 1, "training.ppo.minibatch_size", self.minibatch_size, ">= 1")
+        require(
+            self.minibatch_size >= 1, "training.ppo.minibatch_size", self.minibatch_size, ">= 1"
+        )
         positive("training.ppo.max_grad_norm", self.max_grad_norm)
 
 
@@ -34,7 +36,9 @@ class CurriculumStage:
     name: str = "full"
     fraction: float = 1.0  # share of the phase's timesteps spent in this stage
     cost_multiplier: float = 1.0  # scales all trading costs
-    max_volatility_quantile: float = 1.0  # episodes start only where market vol <= this train quantile
+    max_volatility_quantile: float = (
+        1.0  # episodes start only where market vol <= this train quantile
+    )
 
 
 @dataclass
@@ -49,10 +53,20 @@ class PhaseConfig:
 
     def validate(self) -> None:
         require(self.timesteps >= 1, "training.phaseN.timesteps", self.timesteps, ">= 1")
-        require(self.frames_per_batch >= 2, "training.phaseN.frames_per_batch", self.frames_per_batch, ">= 2")
+        require(
+            self.frames_per_batch >= 2,
+            "training.phaseN.frames_per_batch",
+            self.frames_per_batch,
+            ">= 2",
+        )
         positive("training.phaseN.learning_rate", self.learning_rate)
         total = sum(s.fraction for s in self.curriculum)
-        require(abs(total - 1.0) < 1e-6, "training.phaseN.curriculum[*].fraction", total, "fractions summing to 1")
+        require(
+            abs(total - 1.0) < 1e-6,
+            "training.phaseN.curriculum[*].fraction",
+            total,
+            "fractions summing to 1",
+        )
 
 
 @dataclass
@@ -71,4 +85,6 @@ class TrainingConfig:
     def validate(self) -> None:
         for p in self.phases:
             if p not in PHASES:
-                raise ConfigError(f"config training.phases: unknown phase {p!r}; known: {list(PHASES)}")
+                raise ConfigError(
+                    f"config training.phases: unknown phase {p!r}; known: {list(PHASES)}"
+                )

@@ -6,7 +6,15 @@ from collections.abc import Iterable
 
 from mtquant.errors import ConfigError
 
-__all__ = ["ConfigError", "in_open_unit", "in_unit", "non_negative", "one_of", "positive", "require"]
+__all__ = [
+    "ConfigError",
+    "in_open_unit",
+    "in_unit",
+    "non_negative",
+    "one_of",
+    "positive",
+    "require",
+]
 
 
 def require(condition: bool, key: str, value: object, expected: str) -> None:

@@ -29,7 +29,7 @@ def _describe(dates: pd.DatetimeIndex, rng: Range) -> str:
     return f"{dates[start].date()}..{dates[stop - 1].date()} ({stop - start} days)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Splits:
     """Contiguous train / val / test row ranges over ``dates``."""
 
@@ -52,7 +52,7 @@ class Splits:
         return rng
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Fold:
     """One walk-forward fold: train on ``train`` rows, test on the following ``test`` rows."""
 
