@@ -30,8 +30,9 @@ def run_parity(policy, sized_policy, use_hub: bool) -> None:
     features = random_walk_features(universe, n_days=DAYS + START + 5, seed=11)
     split = (0, features.n_days)
 
-    env = make_env(cfg, features, split, batch_size=1, seed=0, episode_length=DAYS + 1,
-                   start_rows=[START])
+    env = make_env(
+        cfg, features, split, batch_size=1, seed=0, episode_length=DAYS + 1, start_rows=[START]
+    )
     env_equity, env_units = [], []
     with torch.inference_mode(), set_exploration_type(ExplorationType.DETERMINISTIC):
         td = env.reset()
@@ -44,12 +45,19 @@ def run_parity(policy, sized_policy, use_hub: bool) -> None:
 
     hub = CommunicationHub() if use_hub else None
     system = HierarchicalTradingSystem(
-        None, None, RiskLimits.from_config(cfg.risk, universe), hub, universe, cfg.env, policy=policy
+        None,
+        None,
+        RiskLimits.from_config(cfg.risk, universe),
+        hub,
+        universe,
+        cfg.env,
+        policy=policy,
     )
     broker = PaperBroker(features, universe, cfg.env, cfg.risk, start_row=START)
     for day in range(DAYS):
-        orders = system.step({"features": features, "t": broker.row}, broker.account(),
-                             broker.positions())
+        orders = system.step(
+            {"features": features, "t": broker.row}, broker.account(), broker.positions()
+        )
         broker.submit_orders(orders)
         assert broker.account().equity == pytest.approx(env_equity[day], rel=1e-9, abs=1e-9)
         assert torch.allclose(broker.state.units[0], env_units[day], rtol=1e-9, atol=1e-9)

@@ -23,8 +23,9 @@ def system(policy=None) -> HierarchicalTradingSystem:
     torch.manual_seed(0)
     if policy is None:
         hp = build_policy(CFG.agents, CFG.instruments).eval()
-        return HierarchicalTradingSystem(hp.meta, dict(hp.specialists), LIMITS, CommunicationHub(),
-                                         UNIVERSE, CFG.env)
+        return HierarchicalTradingSystem(
+            hp.meta, dict(hp.specialists), LIMITS, CommunicationHub(), UNIVERSE, CFG.env
+        )
     return HierarchicalTradingSystem(None, None, LIMITS, None, UNIVERSE, CFG.env, policy=policy)
 
 
@@ -44,8 +45,9 @@ def test_step_runs_without_gradients_and_records_decisions_and_allocations() -> 
     sys_ = system()
     broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=80)
     for _ in range(5):
-        orders = sys_.step({"features": FEATURES, "t": broker.row}, broker.account(),
-                           broker.positions())
+        orders = sys_.step(
+            {"features": FEATURES, "t": broker.row}, broker.account(), broker.positions()
+        )
         broker.submit_orders(orders)
     assert len(sys_.decisions) == 5 and sys_.allocation_changes  # the first allocation is recorded
     d = sys_.decisions[0]
@@ -79,7 +81,12 @@ def test_scale_down_to_risk_limit_shrinks_an_oversized_order_list() -> None:
     scaled = sys_.scale_down_to_risk_limit(big, broker.account(), md)
     assert len(scaled) == 1 and 0 < scaled[0].quantity < 100.0 and scaled[0].side is Side.BUY
     flattened = sys_.flatten_specialist_actions(
-        {"forex": torch.zeros(3), "commodities": torch.zeros(2), "equity": torch.tensor([0.1, 0, 0])},
-        broker.account(), md,
+        {
+            "forex": torch.zeros(3),
+            "commodities": torch.zeros(2),
+            "equity": torch.tensor([0.1, 0, 0]),
+        },
+        broker.account(),
+        md,
     )
     assert [o.symbol for o in flattened] == ["SPX500"]

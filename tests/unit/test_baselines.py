@@ -54,8 +54,10 @@ def test_momentum_is_long_after_a_rise_and_short_after_a_fall_skipping_the_last_
     r[280:, 0] = -0.05  # last month crashes: must be ignored (skip month)
     f.returns = r
     mom = TimeSeriesMomentum(f, target_vol=0.01)
-    td = TensorDict({"vol": torch.full((1, 8), 0.01), "info": {"date_index": torch.tensor([299])}},
-                    batch_size=[1])
+    td = TensorDict(
+        {"vol": torch.full((1, 8), 0.01), "info": {"date_index": torch.tensor([299])}},
+        batch_size=[1],
+    )
     w = mom(td)["target_weights"][0]
     assert w[0].item() == pytest.approx(0.01 / (8 * 0.01)) and w[1].item() == pytest.approx(-0.125)
     assert w[2:].abs().sum().item() == 0.0  # no return: sign 0
@@ -89,7 +91,9 @@ def test_flat_ppo_log_probs_are_reproduced_by_evaluate_actions() -> None:
     f = random_walk_features(UNIVERSE, n_days=120, seed=2)
     env = make_env(CFG, f, (0, 120), batch_size=4, seed=0)
     torch.manual_seed(0)
-    pol = FlatPPOPolicy(8, {s: m.shape[-1] for s, m in f.market.items()}, UNIVERSE.specialist_index())
+    pol = FlatPPOPolicy(
+        8, {s: m.shape[-1] for s, m in f.market.items()}, UNIVERSE.specialist_index()
+    )
     td = pol(env.reset())
     assert td["action", "direction"].shape == (4, 8) and td["value"].shape == (4, 1)
     again = pol.evaluate_actions(td)

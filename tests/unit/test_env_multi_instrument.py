@@ -32,7 +32,9 @@ def features(universe: InstrumentUniverse) -> FeatureSet:
     return random_walk_features(universe, n_days=300, seed=3)
 
 
-def make(cfg: RunConfig, universe: InstrumentUniverse, features: FeatureSet, **kw) -> MultiInstrumentEnv:
+def make(
+    cfg: RunConfig, universe: InstrumentUniverse, features: FeatureSet, **kw
+) -> MultiInstrumentEnv:
     kw.setdefault("split", (0, 200))
     kw.setdefault("batch_size", 4)
     return MultiInstrumentEnv(features, universe, cfg.env, cfg.risk, **kw)
@@ -57,10 +59,14 @@ def test_env_specs_pass_check_env_specs(cfg, universe, features) -> None:
     assert td["market", "forex"].shape == (4, 8) and td["cov"].shape == (4, 8, 8)
 
 
-def test_same_seed_gives_the_same_rollout_and_another_seed_does_not(cfg, universe, features) -> None:
+def test_same_seed_gives_the_same_rollout_and_another_seed_does_not(
+    cfg, universe, features
+) -> None:
     def run(seed: int) -> torch.Tensor:
         env = make(cfg, universe, features, seed=seed)
-        return env.rollout(20, random_policy(1), break_when_any_done=False)["next", "info", "equity"]
+        return env.rollout(20, random_policy(1), break_when_any_done=False)[
+            "next", "info", "equity"
+        ]
 
     assert torch.equal(run(5), run(5))
     assert not torch.equal(run(5), run(6))
@@ -98,7 +104,9 @@ def test_partial_reset_restarts_only_flagged_accounts(cfg, universe, features) -
     assert torch.equal(td["info", "equity"][[1, 3]], before.equity[[1, 3]])
 
 
-def test_resending_current_weights_sends_no_order_and_pays_no_fill_cost(cfg, universe, features) -> None:
+def test_resending_current_weights_sends_no_order_and_pays_no_fill_cost(
+    cfg, universe, features
+) -> None:
     env = make(cfg, universe, features, seed=0, start_rows=[100] * 4)
     td = env.reset()
     td["target_weights"] = torch.full((4, 8), 0.1)
@@ -121,8 +129,12 @@ def test_env_step_equals_the_kernel_step_and_reward_formulas(cfg, universe, feat
     state0 = env.state.clone()
     nxt = env.step(td)["next"]
     close = env.tape.prices.close[state0.t]
-    ref, bd = step_kernel(state0, target_units(w, state0.equity, close, env.params.usd_base),
-                          env.tape.prices, env.params)
+    ref, bd = step_kernel(
+        state0,
+        target_units(w, state0.equity, close, env.params.usd_base),
+        env.tape.prices,
+        env.params,
+    )
     assert torch.equal(nxt["info", "equity"], ref.equity)
     e = cfg.env
     dd1 = 1 - ref.equity / ref.peak_equity

@@ -39,9 +39,15 @@ def test_position_notional_and_unrealised_pnl_follow_the_usd_convention() -> Non
 
 def test_paper_broker_fill_costs_and_equity_equal_the_kernel_step() -> None:
     broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=70)
-    fills = broker.submit_orders([Order("EURUSD", Side.BUY, 50_000.0), Order("US30", Side.SELL, 2.0)])
-    params = KernelParams.build(UNIVERSE, slippage_bps=CFG.env.slippage_bps, cost_multiplier=1.0,
-                                stop_out_level=CFG.risk.stop_out_level)
+    fills = broker.submit_orders(
+        [Order("EURUSD", Side.BUY, 50_000.0), Order("US30", Side.SELL, 2.0)]
+    )
+    params = KernelParams.build(
+        UNIVERSE,
+        slippage_bps=CFG.env.slippage_bps,
+        cost_multiplier=1.0,
+        stop_out_level=CFG.risk.stop_out_level,
+    )
     tape = MarketTape.from_features(FEATURES, UNIVERSE)
     target = torch.zeros(1, 8, dtype=torch.float64)
     target[0, 0], target[0, 7] = 50_000.0, -2.0
@@ -71,9 +77,13 @@ def test_paper_broker_margin_call_reports_close_out_fills_and_stops() -> None:
     broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=70)
     move = torch.sign(FEATURES.close[100] - FEATURES.close[70])
     eq = torch.tensor([1e5], dtype=torch.float64)
-    units = target_units(-3.0 * move[None], eq, FEATURES.close[70][None], UNIVERSE.terms()["usd_base"])
-    orders = [Order(s, Side.BUY if u > 0 else Side.SELL, abs(u)) for s, u in
-              zip(UNIVERSE.symbols, units[0].tolist(), strict=True)]
+    units = target_units(
+        -3.0 * move[None], eq, FEATURES.close[70][None], UNIVERSE.terms()["usd_base"]
+    )
+    orders = [
+        Order(s, Side.BUY if u > 0 else Side.SELL, abs(u))
+        for s, u in zip(UNIVERSE.symbols, units[0].tolist(), strict=True)
+    ]
     broker.submit_orders(orders)
     fills = []
     while not broker.terminated and broker.row < 100:

@@ -26,13 +26,15 @@ def universe() -> InstrumentUniverse:
 
 @pytest.fixture(scope="module")
 def params(universe: InstrumentUniverse) -> KernelParams:
-    return KernelParams.build(
-        universe, slippage_bps=0.5, cost_multiplier=1.0, stop_out_level=0.5
-    )
+    return KernelParams.build(universe, slippage_bps=0.5, cost_multiplier=1.0, stop_out_level=0.5)
 
 
-def make_tape(universe: InstrumentUniverse, close: list[list[float]], fill: list[list[float]],
-              weekdays: list[int]) -> MarketTape:
+def make_tape(
+    universe: InstrumentUniverse,
+    close: list[list[float]],
+    fill: list[list[float]],
+    weekdays: list[int],
+) -> MarketTape:
     """Rows of prices for EURUSD and USDJPY; the other instruments stay at 100."""
     t = len(close)
     c = torch.full((t, universe.n), 100.0, dtype=torch.float64)
@@ -63,8 +65,9 @@ def test_eurusd_trade_pays_spread_commission_slippage_then_triple_swap_over_wedn
         weekdays=[0, 1, 2, 3],
     )
     u_star = EQ * 1.0 / 1.1000  # weight 1 sized at the decision close
-    tgt = target_units(torch.tensor([[1.0] + [0.0] * 7]), torch.tensor([EQ]), tape.close[0:1],
-                       params.usd_base)
+    tgt = target_units(
+        torch.tensor([[1.0] + [0.0] * 7]), torch.tensor([EQ]), tape.close[0:1], params.usd_base
+    )
     assert tgt[0, EUR].item() == pytest.approx(u_star, rel=1e-12)
 
     s1, b1 = step_kernel(start(universe), tgt, tape, params)
@@ -100,10 +103,18 @@ def test_eurusd_trade_pays_spread_commission_slippage_then_triple_swap_over_wedn
 def test_usdjpy_pnl_and_spread_are_converted_at_the_yen_price(
     universe: InstrumentUniverse, params: KernelParams
 ) -> None:
-    tape = make_tape(universe, close=[[1.1, 109.0], [1.1, 110.55]], fill=[[1.1, 109.0], [1.1, 110.0]],
-                     weekdays=[0, 1])
-    tgt = target_units(torch.tensor([[0, 0, 1.0, 0, 0, 0, 0, 0]]), torch.tensor([EQ]),
-                       tape.close[0:1], params.usd_base)
+    tape = make_tape(
+        universe,
+        close=[[1.1, 109.0], [1.1, 110.55]],
+        fill=[[1.1, 109.0], [1.1, 110.0]],
+        weekdays=[0, 1],
+    )
+    tgt = target_units(
+        torch.tensor([[0, 0, 1.0, 0, 0, 0, 0, 0]]),
+        torch.tensor([EQ]),
+        tape.close[0:1],
+        params.usd_base,
+    )
     assert tgt[0, JPY].item() == EQ  # USD-based: one unit is one dollar
     _, b = step_kernel(start(universe), tgt, tape, params)
     assert b.pnl[0, JPY].item() == pytest.approx(EQ * (1 - 110.0 / 110.55), rel=1e-12)
@@ -128,8 +139,12 @@ def test_decision_at_t_fills_at_t_plus_1_and_ignores_the_row_t_fill_price(
 def test_close_only_series_fills_at_the_next_close_with_no_intraday_pnl(
     universe: InstrumentUniverse, params: KernelParams
 ) -> None:
-    tape = make_tape(universe, close=[[1.10, 110.0], [1.12, 110.0]],
-                     fill=[[1.10, 110.0], [1.12, 110.0]], weekdays=[0, 1])
+    tape = make_tape(
+        universe,
+        close=[[1.10, 110.0], [1.12, 110.0]],
+        fill=[[1.10, 110.0], [1.12, 110.0]],
+        weekdays=[0, 1],
+    )
     _, b = step_kernel(start(universe), units(universe, eur=10_000.0), tape, params)
     assert b.pnl[0, EUR].item() == 0.0
     assert b.commission[0, EUR].item() == pytest.approx(0.35e-4 * 10_000.0 * 1.12, rel=1e-12)
@@ -138,7 +153,9 @@ def test_close_only_series_fills_at_the_next_close_with_no_intraday_pnl(
 def test_unchanged_target_sends_no_order_and_pays_nothing(
     universe: InstrumentUniverse, params: KernelParams
 ) -> None:
-    tape = make_tape(universe, close=[[1.1, 110.0]] * 3, fill=[[1.1, 110.0]] * 3, weekdays=[0, 1, 2])
+    tape = make_tape(
+        universe, close=[[1.1, 110.0]] * 3, fill=[[1.1, 110.0]] * 3, weekdays=[0, 1, 2]
+    )
     zero = units(universe)
     s1, b1 = step_kernel(start(universe), zero, tape, params)
     assert not b1.orders.any() and b1.costs.abs().sum().item() == 0.0
@@ -154,8 +171,12 @@ def test_margin_call_closes_every_position_pays_costs_and_flags_the_account(
     universe: InstrumentUniverse, params: KernelParams
 ) -> None:
     # 25x long EURUSD, the euro falls 3% by the close: equity ~ 25% < 0.5 x used margin (~81%)
-    tape = make_tape(universe, close=[[1.10, 110.0], [1.067, 110.0]], fill=[[1.10, 110.0], [1.10, 110.0]],
-                     weekdays=[0, 1])
+    tape = make_tape(
+        universe,
+        close=[[1.10, 110.0], [1.067, 110.0]],
+        fill=[[1.10, 110.0], [1.10, 110.0]],
+        weekdays=[0, 1],
+    )
     u = units(universe, eur=25 * EQ / 1.10)
     s1, b1 = step_kernel(start(universe), u, tape, params)
     assert b1.margin_call.item()
@@ -171,16 +192,28 @@ def test_margin_call_closes_every_position_pays_costs_and_flags_the_account(
 def test_account_wiped_out_is_floored_at_zero_equity(
     universe: InstrumentUniverse, params: KernelParams
 ) -> None:
-    tape = make_tape(universe, close=[[1.10, 110.0], [0.90, 110.0]], fill=[[1.10, 110.0], [1.10, 110.0]],
-                     weekdays=[0, 1])
+    tape = make_tape(
+        universe,
+        close=[[1.10, 110.0], [0.90, 110.0]],
+        fill=[[1.10, 110.0], [1.10, 110.0]],
+        weekdays=[0, 1],
+    )
     s1, b1 = step_kernel(start(universe), units(universe, eur=25 * EQ / 1.10), tape, params)
     assert b1.margin_call.item() and s1.equity.item() == 0.0 and s1.units.abs().sum().item() == 0.0
 
 
-def test_cost_multiplier_scales_every_cost(universe: InstrumentUniverse, params: KernelParams) -> None:
-    doubled = KernelParams.build(universe, slippage_bps=0.5, cost_multiplier=2.0, stop_out_level=0.5)
-    tape = make_tape(universe, close=[[1.1, 110.0]] * 3, fill=[[1.1, 110.0], [1.11, 111.0], [1.12, 112.0]],
-                     weekdays=[0, 1, 2])
+def test_cost_multiplier_scales_every_cost(
+    universe: InstrumentUniverse, params: KernelParams
+) -> None:
+    doubled = KernelParams.build(
+        universe, slippage_bps=0.5, cost_multiplier=2.0, stop_out_level=0.5
+    )
+    tape = make_tape(
+        universe,
+        close=[[1.1, 110.0]] * 3,
+        fill=[[1.1, 110.0], [1.11, 111.0], [1.12, 112.0]],
+        weekdays=[0, 1, 2],
+    )
     u = units(universe, eur=10_000.0, jpy=-20_000.0)
     s_a, _ = step_kernel(start(universe), u, tape, params)
     s_b, _ = step_kernel(start(universe), u, tape, doubled)

@@ -181,8 +181,10 @@ def test_kelly_rejects_impossible_cap() -> None:
         kelly_allocation([1.0, 1.0, 1.0], max_fraction=0.2)
 
 
-def test_build_from_config_checks_state_dim() -> None:
+def test_build_from_config_derives_or_checks_state_dim() -> None:
     cfg = AgentsConfig()
     assert build_meta_controller(cfg, 8, 3).state_dim == 74
+    assert build_meta_controller(cfg, 3, 1).state_dim == 43
+    cfg.meta_controller.state_dim = 74
     with pytest.raises(ConfigError, match="state_dim=74: expected 43"):
         build_meta_controller(cfg, 3, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModule
 from torchrl.data import Composite, Unbounded
 from torchrl.envs import EnvBase, TransformedEnv
 from torchrl.envs.utils import check_env_specs
@@ -81,7 +82,10 @@ def test_transformed_minimal_env_passes_check_env_specs() -> None:
 
 def test_base_env_receives_compliant_weights_and_policy_action_is_kept() -> None:
     env = _env()
-    td = env.rollout(2, policy=lambda t: t.set("target_weights", PROPOSED.clone()))
+    policy = TensorDictModule(
+        lambda w: PROPOSED.clone(), in_keys=["weights"], out_keys=["target_weights"]
+    )
+    td = env.rollout(2, policy=policy)
     expected, diag = enforce_limits(PROPOSED, _cov(), _limits().to("cpu", torch.float32))
     for received in env.base_env.received:
         torch.testing.assert_close(received, expected)

@@ -9,7 +9,9 @@ from mtquant.config.validation import in_unit, positive, require
 
 @dataclass
 class MetaControllerConfig:
-    state_dim: int = 74  # must equal the portfolio-state layout for the instrument set
+    # None = derived from the instrument set: 30 + 1 + 1 + N(N-1)/2 + 3S + 5 (74 for all8);
+    # an explicit value must equal that layout
+    state_dim: int | None = None
     hidden_dim: int = 256
     hidden_dim_2: int = 128
     dropout: float = 0.2
@@ -19,7 +21,8 @@ class MetaControllerConfig:
     learn_concentration: bool = True  # learn both kappas with the policy (else fixed)
 
     def validate(self) -> None:
-        positive("agents.meta_controller.state_dim", self.state_dim)
+        if self.state_dim is not None:
+            positive("agents.meta_controller.state_dim", self.state_dim)
         require(
             1.0 <= self.allocation_concentration <= 1000.0,
             "agents.meta_controller.allocation_concentration",

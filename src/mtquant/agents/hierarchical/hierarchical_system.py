@@ -37,7 +37,6 @@ from typing import Any
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from tensordict.nn import TensorDictModuleBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from mtquant.agents.environments.kernel import KernelState, order_mask, target_units
@@ -50,7 +49,7 @@ from mtquant.features.feature_set import FeatureSet
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.limits import BINDING_NAMES, RiskLimits, enforce_limits
 
-Policy = TensorDictModuleBase | Callable[[TensorDictBase], TensorDictBase]
+Policy = Callable[[TensorDictBase], TensorDictBase]  # a TensorDictModule or a baseline
 
 
 @dataclass(frozen=True)

@@ -256,16 +256,16 @@ def kelly_allocation(
 def build_meta_controller(
     agents_cfg: object, n_instruments: int, n_specialists: int
 ) -> MetaController:
-    """A :class:`MetaController` from ``agents.meta_controller``, checking ``state_dim``."""
+    """A :class:`MetaController` from ``agents.meta_controller``; ``state_dim`` None = the layout's."""
     cfg = agents_cfg.meta_controller  # type: ignore[attr-defined]
     expected = PortfolioStateLayout(n_instruments, n_specialists).dim
-    if cfg.state_dim != expected:
+    if cfg.state_dim is not None and cfg.state_dim != expected:
         raise ConfigError(
             f"config agents.meta_controller.state_dim={cfg.state_dim}: expected {expected} for "
             f"{n_instruments} instruments and {n_specialists} specialists"
         )
     return MetaController(
-        state_dim=cfg.state_dim,
+        state_dim=expected,
         n_specialists=n_specialists,
         hidden_dim=cfg.hidden_dim,
         hidden_dim_2=cfg.hidden_dim_2,
