@@ -77,11 +77,15 @@ def test_gross_position_and_margin_layers_in_order() -> None:
     torch.testing.assert_close(out, torch.tensor([[1.0, 0.0, -1.0, 0.0]], dtype=torch.float64))
     assert d.binding.item() == 3
     cov = corr_cov(np.eye(2))
-    out, d = enforce_limits(torch.tensor([[3.0, -1.0]], dtype=torch.float64), cov,
-                            make_limits(2, max_position_weight=2.0))
+    out, d = enforce_limits(
+        torch.tensor([[3.0, -1.0]], dtype=torch.float64),
+        cov,
+        make_limits(2, max_position_weight=2.0),
+    )
     assert out.tolist() == [[2.0, -1.0]] and d.binding.item() == 4
-    out, d = enforce_limits(torch.tensor([[3.0, -1.0]], dtype=torch.float64), cov,
-                            make_limits(2, max_margin_usage=0.02))  # margin 0.04 -> 0.02
+    out, d = enforce_limits(
+        torch.tensor([[3.0, -1.0]], dtype=torch.float64), cov, make_limits(2, max_margin_usage=0.02)
+    )  # margin 0.04 -> 0.02
     torch.testing.assert_close(out, torch.tensor([[1.5, -0.5]], dtype=torch.float64))
     assert d.binding.item() == 5
 
@@ -99,15 +103,18 @@ def test_var_layer_scales_by_limit_over_var() -> None:
 
 def test_several_layers_set_several_flags_and_the_last_is_reported() -> None:
     rho = np.array([[1.0, 0.95], [0.95, 1.0]])
-    lim = make_limits(2, max_correlation_exposure=0.5, max_position_weight=1.0,
-                      max_portfolio_var=0.001)
+    lim = make_limits(
+        2, max_correlation_exposure=0.5, max_position_weight=1.0, max_portfolio_var=0.001
+    )
     out, d = enforce_limits(torch.tensor([[5.0, 3.0]], dtype=torch.float64), corr_cov(rho), lim)
     assert d.binding_flags.item() == 1 | 8 | 32 and d.binding.item() == 6
     assert out[0, 1].item() == 0.0 and 0 < out[0, 0].item() < 1.0
 
 
 # ---------------------------------------------------------------------------- properties
-def random_books(seed: int, batch: int, shared_cov: bool) -> tuple[torch.Tensor, torch.Tensor, RiskLimits]:
+def random_books(
+    seed: int, batch: int, shared_cov: bool
+) -> tuple[torch.Tensor, torch.Tensor, RiskLimits]:
     """Random books: weights with zeros and ties, covariances of random rank (singular ones
     included, some zero-variance legs), random limits and sectors."""
     rng = np.random.default_rng(seed)
@@ -216,7 +223,10 @@ def test_correlation_exposure_is_zero_with_fewer_than_two_legs() -> None:
 
 
 def test_empty_book_passes_with_unit_scale() -> None:
-    out, d = enforce_limits(torch.zeros(2, 3, dtype=torch.float64), corr_cov(np.eye(3)),
-                            make_limits(3, max_portfolio_var=0.01))
+    out, d = enforce_limits(
+        torch.zeros(2, 3, dtype=torch.float64),
+        corr_cov(np.eye(3)),
+        make_limits(3, max_portfolio_var=0.01),
+    )
     assert torch.equal(out, torch.zeros(2, 3, dtype=torch.float64))
     assert d.scale.tolist() == [1.0, 1.0] and math.isclose(d.proposed_var.sum().item(), 0.0)

@@ -67,9 +67,7 @@ def _limits() -> RiskLimits:
     )
 
 
-PROPOSED = torch.tensor(
-    [[0.5, 0.8, 0.3], [3.0, 0.0, 0.0], [0.1, -0.1, 0.05], [0.0, 0.0, 0.0]]
-)
+PROPOSED = torch.tensor([[0.5, 0.8, 0.3], [3.0, 0.0, 0.0], [0.1, -0.1, 0.05], [0.0, 0.0, 0.0]])
 
 
 def _env() -> TransformedEnv:

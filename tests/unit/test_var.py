@@ -25,12 +25,19 @@ PHI_Z95 = 0.10313564037537139  # norm.pdf(Z95)
 # two assets with zero means: var1 = 4e-4/3, var2 = 20e-4/3, cov12 = 8e-4/3 (ddof=1)
 TWO = np.array([[0.01, 0.03], [-0.01, -0.01], [0.01, 0.01], [-0.01, -0.03]])
 # 20 returns -0.010, -0.009, ..., 0.009 in scrambled order
-TWENTY = np.array([(k - 10) / 1000 for k in (7, 0, 19, 3, 12, 5, 1, 16, 9, 14, 2, 18, 6, 11, 4, 17, 8, 13, 10, 15)])
+TWENTY = np.array(
+    [
+        (k - 10) / 1000
+        for k in (7, 0, 19, 3, 12, 5, 1, 16, 9, 14, 2, 18, 6, 11, 4, 17, 8, 13, 10, 15)
+    ]
+)
 
 
 def test_single_asset_parametric_var_is_z_sigma() -> None:
     r = np.array([[0.01], [-0.01], [0.02], [-0.02]])
-    assert parametric_var(r, np.array([1.0])) == pytest.approx(Z95 * math.sqrt(0.001 / 3), rel=1e-12)
+    assert parametric_var(r, np.array([1.0])) == pytest.approx(
+        Z95 * math.sqrt(0.001 / 3), rel=1e-12
+    )
 
 
 def test_two_asset_parametric_var_by_hand() -> None:

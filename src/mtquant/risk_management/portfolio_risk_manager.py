@@ -122,7 +122,9 @@ class PortfolioRiskManager:
         out = np.zeros(self.universe.n)
         for p in positions:
             if p.symbol not in self.symbols:
-                raise DataError(f"position in unknown instrument {p.symbol!r}; known {self.symbols}")
+                raise DataError(
+                    f"position in unknown instrument {p.symbol!r}; known {self.symbols}"
+                )
             value = float(p.notional)
             if not np.isfinite(value):
                 raise DataError(f"position {p.symbol}: notional is not finite ({value})")
@@ -262,7 +264,9 @@ class PortfolioRiskManager:
         report["es_historical"] = var_lib.expected_shortfall(
             self._returns, w, conf, method="historical"
         )
-        report["correlation_exposure"] = self.check_correlation_risk(positions, self.covariance())[1]
+        report["correlation_exposure"] = self.check_correlation_risk(positions, self.covariance())[
+            1
+        ]
         report["sector_allocation"] = self.calculate_sector_allocation(positions)
         ok, margin = self.check_margin_requirement(positions, self.available_margin(portfolio))
         report["margin_required"] = margin

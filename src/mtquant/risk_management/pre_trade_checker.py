@@ -131,7 +131,9 @@ class PreTradeChecker:
         return (True, "ok") if ok else (False, f"portfolio: {reason}")
 
 
-def _book_after(positions: Sequence[PositionLike], symbol: str, notional: float) -> dict[str, float]:
+def _book_after(
+    positions: Sequence[PositionLike], symbol: str, notional: float
+) -> dict[str, float]:
     """Signed notional per symbol after adding ``notional`` in ``symbol``."""
     book: dict[str, float] = {}
     for p in positions:

@@ -22,7 +22,12 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.envs import Transform
 
-from mtquant.risk_management.limits import BINDING_NAMES, RiskDiagnostics, RiskLimits, enforce_limits
+from mtquant.risk_management.limits import (
+    BINDING_NAMES,
+    RiskDiagnostics,
+    RiskLimits,
+    enforce_limits,
+)
 
 RISK_KEY = "risk"
 _FLOAT_KEYS = ("proposed_var", "executed_var", "scale", "correlation_exposure")
@@ -34,7 +39,9 @@ class PortfolioRiskTransform(Transform):
     def __init__(
         self, limits: RiskLimits, weights_key: str = "target_weights", cov_key: str = "cov"
     ) -> None:
-        super().__init__(in_keys=[], out_keys=[], in_keys_inv=[weights_key], out_keys_inv=[weights_key])
+        super().__init__(
+            in_keys=[], out_keys=[], in_keys_inv=[weights_key], out_keys_inv=[weights_key]
+        )
         self.limits = limits
         self.weights_key = weights_key
         self.cov_key = cov_key
@@ -85,9 +92,7 @@ class PortfolioRiskTransform(Transform):
         )
 
     # ------------------------------------------------------------------ observations
-    def _step(
-        self, tensordict: TensorDictBase, next_tensordict: TensorDictBase
-    ) -> TensorDictBase:
+    def _step(self, tensordict: TensorDictBase, next_tensordict: TensorDictBase) -> TensorDictBase:
         if self._pending is None:
             raise RuntimeError("PortfolioRiskTransform._step called before the action was checked")
         next_tensordict.set(RISK_KEY, self._pending)
@@ -109,9 +114,7 @@ class PortfolioRiskTransform(Transform):
                 "correlation_exposure": z.clone(),
                 "binding": zi,
                 "binding_flags": zi.clone(),
-                "executed_weights": torch.zeros(
-                    (*batch, n), dtype=cov.dtype, device=cov.device
-                ),
+                "executed_weights": torch.zeros((*batch, n), dtype=cov.dtype, device=cov.device),
             },
             batch_size=batch,
             device=cov.device,

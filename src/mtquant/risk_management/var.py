@@ -36,7 +36,7 @@ Conventions (every function in this module):
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -90,8 +90,10 @@ def _check_weights(weights: np.ndarray | torch.Tensor, n: int) -> bool:
             f"weights must be [N] or [B, N] with N = {n} instruments; got shape "
             f"{tuple(weights.shape)}"
         )
-    finite = torch.isfinite(weights).all() if isinstance(weights, torch.Tensor) else (
-        np.isfinite(weights).all()
+    finite = (
+        torch.isfinite(weights).all()
+        if isinstance(weights, torch.Tensor)
+        else (np.isfinite(weights).all())
     )
     if not bool(finite):
         raise DataError(f"weights must be finite; got {weights.tolist()}")
@@ -108,7 +110,7 @@ def _as_pair(returns: Array, weights: Array) -> tuple[Array, Array]:
     return np.asarray(returns, dtype=np.float64), np.asarray(weights, dtype=np.float64)  # type: ignore[return-value]
 
 
-def check_covariance(cov: Array, name: str = "cov", tol: float = 1e-10) -> None:
+def check_covariance(cov: np.ndarray | torch.Tensor, name: str = "cov", tol: float = 1e-10) -> None:
     """Raise :class:`DataError` unless ``cov`` (``[N, N]`` or ``[B, N, N]``) is finite,
     symmetric and positive semi-definite up to ``tol`` relative to its largest eigenvalue."""
     if cov.ndim not in (2, 3) or cov.shape[-1] != cov.shape[-2]:
@@ -155,11 +157,11 @@ def _quantile(p: Array, q: float) -> Array:
 
 def _tail_mean(p: Array, q: Array) -> Array:
     """Mean of the ``p`` at or below ``q`` along axis 0 (``q`` is an order-statistic blend)."""
-    mask = (p <= q) | (p == p.min(0))  # the minimum is always in the tail (rounding guard)
     if isinstance(p, torch.Tensor):
-        m = mask.to(p.dtype)
+        # the minimum is always in the tail (guards against rounding of the interpolation)
+        m = ((p <= q) | (p == p.amin(0))).to(p.dtype)
     else:
-        m = mask.astype(p.dtype)
+        m = ((p <= q) | (p == p.min(0))).astype(p.dtype)
     return (p * m).sum(0) / m.sum(0)
 
 
@@ -186,7 +188,7 @@ def _make_generator(generator: Generator, like: Array) -> np.random.Generator | 
 
 def _simulate(
     returns: Array, weights: Array, n_sims: int, generator: Generator, mean: bool
-) -> tuple[Array, Array]:
+) -> tuple[Any, Any]:
     """Simulated portfolio returns ``[n_sims]`` / ``[n_sims, B]`` and model sigma ``[.]/[B]``."""
     if int(n_sims) < 2:
         raise DataError(f"n_sims must be >= 2; got {n_sims!r}")
@@ -197,21 +199,22 @@ def _simulate(
         lam, vec = torch.linalg.eigh(cov)
         a = vec * lam.clamp(min=0.0).sqrt()
         assert isinstance(gen, torch.Generator)
-        z = torch.randn(
-            int(n_sims), n, generator=gen, dtype=returns.dtype, device=returns.device
-        )
+        z = torch.randn(int(n_sims), n, generator=gen, dtype=returns.dtype, device=returns.device)
     else:
         lam, vec = np.linalg.eigh(cov)
         a = vec * np.sqrt(np.clip(lam, 0.0, None))
         assert isinstance(gen, np.random.Generator)
         z = gen.standard_normal((int(n_sims), n))
-    x = z @ a.T
+    # portfolio returns of the draws x = mu + A z: r = z (A' w) + mu' w, without forming x
+    wt = weights.T if weights.ndim == 2 else weights  # [N, B] or [N]
+    sims = z @ (a.T @ wt)
     if mean:
-        x = x + mu
-    sims = _portfolio_returns(x, weights)
+        sims = sims + mu @ wt
     quad = ((weights @ cov) * weights).sum(-1)
-    sigma = quad.clamp(min=0.0) ** 0.5 if isinstance(quad, torch.Tensor) else np.sqrt(
-        np.maximum(quad, 0.0)
+    sigma = (
+        quad.clamp(min=0.0) ** 0.5
+        if isinstance(quad, torch.Tensor)
+        else np.sqrt(np.maximum(quad, 0.0))
     )
     return sims, sigma
 
@@ -357,8 +360,11 @@ def quad_form(weights: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
 
 
 def portfolio_var_from_cov(
-    weights: Array, cov: Array, confidence: float = 0.95, validate: bool = True
-) -> Array | float:
+    weights: np.ndarray | torch.Tensor,
+    cov: np.ndarray | torch.Tensor,
+    confidence: float = 0.95,
+    validate: bool = True,
+) -> np.ndarray | torch.Tensor | float:
     """Parametric zero-mean VaR ``z * sqrt(w' S w)`` from a given covariance.
 
     ``weights`` ``[N]`` or ``[B, N]``; ``cov`` ``[N, N]`` or ``[B, N, N]`` (shared or per book).
@@ -370,6 +376,8 @@ def portfolio_var_from_cov(
         check_covariance(cov)
     n = cov.shape[-1]
     is_torch = isinstance(cov, torch.Tensor) or isinstance(weights, torch.Tensor)
+    c: Any
+    w: Any
     if is_torch:
         c = torch.as_tensor(cov)
         w = torch.as_tensor(weights, dtype=c.dtype, device=c.device)
