@@ -1,0 +1,90 @@
+"""``var_us`` and ``var_batch_us``: the VaR library and the risk transform, per call.
+
+* ``var_us``: one book of N instruments over ``var_days`` rows of daily returns, through
+  :func:`parametric_var`, :func:`historical_var` and :func:`monte_carlo_var` (``var_sims``
+  draws, a seeded generator) of :mod:`mtquant.risk_management.var`, numpy arrays by default.
+* ``var_batch_us``: :meth:`PortfolioRiskTransform.inv` (the action path of ``env.step``, i.e.
+  :func:`enforce_limits` on every book plus the diagnostics) on B books with their own
+  covariance ``[B, N, N]``, rows of the features' rolling covariance.
+
+The return history is the features' own daily returns (the last ``var_days`` rows of the
+training split), not random numbers; the books are fixed long/short weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+
+from mtquant.bench.context import BenchContext
+from mtquant.bench.settings import BenchSettings
+from mtquant.bench.timing import per_call_us
+from mtquant.risk_management.transform import PortfolioRiskTransform
+from mtquant.risk_management.var import historical_var, monte_carlo_var, parametric_var
+
+
+def bench_book(n: int, batch: int | None = None, gross: float = 1.6) -> torch.Tensor:
+    """Alternating long/short weights of total gross ``gross``: ``[N]`` or ``[B, N]``.
+
+    Books in a batch differ by a deterministic tilt so that the risk layers bind on some and
+    not on others (as in a real rollout)."""
+    sign = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0).double()
+    w = sign * gross / n
+    if batch is None:
+        return w
+    tilt = torch.linspace(0.5, 2.0, batch, dtype=torch.float64)[:, None]
+    return w[None, :] * tilt
+
+
+def var_inputs(ctx: BenchContext, days: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Daily returns ``[days, N]`` ending at the training split's last row, and a book ``[N]``."""
+    stop = ctx.train_split[1]
+    start = max(ctx.features.valid_from, stop - days)
+    returns = ctx.features.returns[start:stop].double()
+    return returns, bench_book(returns.shape[1])
+
+
+def measure_var_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+    """Median µs per call of the three VaR estimators (module doc)."""
+    returns_t, weights_t = var_inputs(ctx, s.var_days)
+    if s.var_backend == "numpy":
+        returns: np.ndarray | torch.Tensor = returns_t.numpy()
+        weights: np.ndarray | torch.Tensor = weights_t.numpy()
+        gen: np.random.Generator | torch.Generator = np.random.default_rng(ctx.cfg.seed)
+    else:
+        returns, weights = returns_t, weights_t
+        gen = torch.Generator().manual_seed(ctx.cfg.seed)
+    calls: dict[str, Callable[[], object]] = {
+        "parametric": lambda: parametric_var(returns, weights, 0.95),
+        "historical": lambda: historical_var(returns, weights, 0.95),
+        "monte_carlo": lambda: monte_carlo_var(
+            returns, weights, 0.95, n_sims=s.var_sims, generator=gen
+        ),
+    }
+    mc_calls = max(1, s.var_calls // 20)  # a Monte Carlo call is ~100x a parametric one
+    return {
+        name: per_call_us(fn, mc_calls if name == "monte_carlo" else s.var_calls,
+                          s.repeats, s.warmup)  # fmt: skip
+        for name, fn in calls.items()
+    }
+
+
+def measure_var_batch_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+    """Median µs of the risk transform's inverse call on B books (module doc)."""
+    transform = PortfolioRiskTransform(ctx.limits)
+    lo, hi = max(ctx.train_split[0], ctx.features.valid_from), ctx.train_split[1]
+    out: dict[str, float] = {}
+    for b in s.var_batch_sizes:
+        rows = torch.arange(b) % (hi - lo) + lo
+        cov = ctx.features.cov[rows].float()  # [B, N, N], as the env publishes it
+        weights = bench_book(ctx.universe.n, b).float()
+        td = TensorDict({"target_weights": weights, "cov": cov}, batch_size=[b])
+
+        def call(td: TensorDict = td) -> object:
+            return transform.inv(td.copy())
+
+        out[str(b)] = per_call_us(call, max(1, s.var_calls // 4), s.repeats, s.warmup)
+    return out
