@@ -15,14 +15,23 @@ from mtquant.agents.training.toy import ToyHierarchicalPolicy, ToyMarketEnv
 GROUPS = {"forex": 3, "commodities": 2, "equity": 3}
 
 
-def _feed(frames: int = 64, minibatch: int = 16, epochs: int = 2, seed: int = 3) -> RolloutMinibatches:
+def _feed(
+    frames: int = 64, minibatch: int = 16, epochs: int = 2, seed: int = 3
+) -> RolloutMinibatches:
     env = ToyMarketEnv(GROUPS, batch_size=4, episode_length=10)
     policy = ToyHierarchicalPolicy(GROUPS)
     collector = Collector(
-        env, policy, frames_per_batch=frames, total_frames=-1, reset_at_each_iter=True,
-        auto_register_policy_transforms=False, trust_policy=True,
+        env,
+        policy,
+        frames_per_batch=frames,
+        total_frames=-1,
+        reset_at_each_iter=True,
+        auto_register_policy_transforms=False,
+        trust_policy=True,
     )
-    return RolloutMinibatches(collector, policy_values(policy), list(GROUPS), 0.99, 0.95, epochs, minibatch, seed)
+    return RolloutMinibatches(
+        collector, policy_values(policy), list(GROUPS), 0.99, 0.95, epochs, minibatch, seed
+    )
 
 
 def test_one_pass_yields_epochs_times_minibatches_of_the_expected_shapes():
@@ -35,7 +44,7 @@ def test_one_pass_yields_epochs_times_minibatches_of_the_expected_shapes():
     assert mb["value"].shape == (16, 4)
     assert mb["log_prob", "specialists"].shape == (16, 3)
     assert mb["instrument_obs"].shape == (16, 8, 50)
-    assert "next" not in mb.keys()
+    assert "next" not in mb
     assert feed.state.rollouts == 1 and feed.state.frames == 64
 
 

@@ -35,7 +35,11 @@ def test_export_round_trips_with_weights_only(tmp_path):
 def test_mismatched_export_is_refused_naming_the_difference(tmp_path):
     path = tmp_path / "x.pt"
     save_export(path, {"w": torch.ones(1)}, META)
-    other = {**META, "symbols": ["EURUSD", "GBPUSD"], "dims": {"observation_dim": 50, "market_features_dim": 6}}
+    other = {
+        **META,
+        "symbols": ["EURUSD", "GBPUSD"],
+        "dims": {"observation_dim": 50, "market_features_dim": 6},
+    }
     with pytest.raises(CheckpointError) as err:
         load_export(path, expected=other)
     msg = str(err.value)
@@ -57,7 +61,9 @@ def test_missing_export_names_the_path(tmp_path):
 
 
 def test_model_card_is_written_as_json_and_markdown(tmp_path):
-    write_model_card(tmp_path, {"name": "t", "metrics": {"val/sharpe": 1.5}, "instruments": ["EURUSD"]})
+    write_model_card(
+        tmp_path, {"name": "t", "metrics": {"val/sharpe": 1.5}, "instruments": ["EURUSD"]}
+    )
     card = json.loads((tmp_path / "model_card.json").read_text())
     assert card["metrics"]["val/sharpe"] == 1.5
     assert "val/sharpe" in (tmp_path / "model_card.md").read_text()

@@ -17,7 +17,9 @@ from mtquant.agents.training.ppo_loss import (
     ppo_loss,
 )
 
-NO_NORM = PPOCoefficients(clip_range=0.2, value_coef=0.5, entropy_coef=0.0, normalize_advantages=False)
+NO_NORM = PPOCoefficients(
+    clip_range=0.2, value_coef=0.5, entropy_coef=0.0, normalize_advantages=False
+)
 
 
 def _batch(logp_meta, logp_spec, adv, returns=None, value=None, ent_meta=None, ent_spec=None):
@@ -72,20 +74,32 @@ def test_masked_levels_get_no_gradient():
     adv = torch.randn(3, 3, generator=torch.Generator().manual_seed(0))
     new = _batch(logp_meta, logp_spec, adv, value=value)
     old = _batch(torch.zeros(3), torch.zeros(3, 2), adv, returns=torch.ones(3, 3))
-    ppo_loss(new, old, level_mask(2, train_meta=True, train_specialists=False), NO_NORM)["loss"].backward()
+    ppo_loss(new, old, level_mask(2, train_meta=True, train_specialists=False), NO_NORM)[
+        "loss"
+    ].backward()
     assert logp_meta.grad is not None and logp_meta.grad.abs().sum() > 0
     assert logp_spec.grad is not None and logp_spec.grad.abs().sum() == 0
-    assert value.grad is not None and value.grad[:, 1:].abs().sum() == 0 and value.grad[:, 0].abs().sum() > 0
+    assert (
+        value.grad is not None
+        and value.grad[:, 1:].abs().sum() == 0
+        and value.grad[:, 0].abs().sum() > 0
+    )
 
 
 def test_value_loss_and_entropy_bonus_enter_the_total():
     adv = torch.zeros(2, 2)
     new = _batch(
-        torch.zeros(2), torch.zeros(2, 1), adv, value=torch.tensor([[1.0, 0.0], [3.0, 0.0]]),
-        ent_meta=torch.tensor([0.4, 0.6]), ent_spec=torch.ones(2, 1),
+        torch.zeros(2),
+        torch.zeros(2, 1),
+        adv,
+        value=torch.tensor([[1.0, 0.0], [3.0, 0.0]]),
+        ent_meta=torch.tensor([0.4, 0.6]),
+        ent_spec=torch.ones(2, 1),
     )
     old = _batch(torch.zeros(2), torch.zeros(2, 1), adv)
-    coef = PPOCoefficients(clip_range=0.2, value_coef=0.5, entropy_coef=0.1, normalize_advantages=False)
+    coef = PPOCoefficients(
+        clip_range=0.2, value_coef=0.5, entropy_coef=0.1, normalize_advantages=False
+    )
     out = ppo_loss(new, old, level_mask(1, True, False), coef)
     assert out["v_loss"].item() == pytest.approx(0.5 * (1 + 9) / 2)  # meta level only
     assert out["entropy_loss"].item() == pytest.approx(0.5)

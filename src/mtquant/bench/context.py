@@ -39,4 +39,5 @@ class BenchContext:
 
     @property
     def train_split(self) -> tuple[int, int]:
-        return tuple(self.splits.train)  # type: ignore[return-value]
+        start, stop = self.splits.train
+        return int(start), int(stop)

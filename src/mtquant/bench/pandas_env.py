@@ -47,11 +47,22 @@ class PandasTradingEnv:
         self.stop_out = risk_cfg.stop_out_level
         terms = universe.terms()
         self.terms = pd.DataFrame(
-            {k: terms[k].numpy() for k in ("spread", "commission", "swap_long", "swap_short",
-                                           "margin_rate", "usd_base")},  # fmt: skip
+            {
+                k: terms[k].numpy()
+                for k in (
+                    "spread",
+                    "commission",
+                    "swap_long",
+                    "swap_short",
+                    "margin_rate",
+                    "usd_base",
+                )
+            },
             index=self.symbols,
         )
-        self.specialist_of = dict(zip(self.symbols, universe.specialist_index().tolist(), strict=True))
+        self.specialist_of = dict(
+            zip(self.symbols, universe.specialist_index().tolist(), strict=True)
+        )
         self.specialists = list(universe.specialists)
         dates = features.dates
         triple = terms["triple_swap_weekday"].numpy()
@@ -60,7 +71,7 @@ class PandasTradingEnv:
                 {
                     "close": features.close[:, k].numpy(),
                     "fill": features.fill_price[:, k].numpy(),
-                    "nights": np.where(dates.dayofweek == triple[k], 3.0, 1.0),
+                    "nights": np.where(dates.day_of_week == triple[k], 3.0, 1.0),
                 },
                 index=dates,
             )
@@ -70,14 +81,18 @@ class PandasTradingEnv:
             sym: pd.DataFrame(features.obs[:, k, :OBS_MARKET_DIM].numpy(), index=dates)
             for k, sym in enumerate(self.symbols)
         }
-        self.market = {s: pd.DataFrame(features.market[s].numpy(), index=dates) for s in self.specialists}
+        self.market = {
+            s: pd.DataFrame(features.market[s].numpy(), index=dates) for s in self.specialists
+        }
         self.rows = pd.DataFrame(
             np.concatenate([features.correlations.numpy(), features.macro.numpy()], axis=1),
             index=dates,
         )
         n = len(self.symbols)
         self.n_corr = features.correlations.shape[1]
-        self.cov = pd.DataFrame(features.cov.reshape(len(dates), n * n).double().numpy(), index=dates)
+        self.cov = pd.DataFrame(
+            features.cov.reshape(len(dates), n * n).double().numpy(), index=dates
+        )
         self.dates, self.split = dates, split
         self.first_row = max(split[0], features.valid_from)
         self.rng, self.fixed_start = np.random.default_rng(seed), start_row
@@ -106,8 +121,12 @@ class PandasTradingEnv:
     def _fill_cost(self, sym: str, du: float, price: float) -> float:
         spec, cm = self.terms.loc[sym], self.cfg.cost_multiplier
         notional = du * self._upu(sym, price)
-        spread = 0.5 * spec["spread"] * du / price if spec["usd_base"] else 0.5 * spec["spread"] * du
-        return cm * (spread + notional * spec["commission"] + notional * self.cfg.slippage_bps * 1e-4)
+        spread = (
+            0.5 * spec["spread"] * du / price if spec["usd_base"] else 0.5 * spec["spread"] * du
+        )
+        return float(
+            cm * (spread + notional * spec["commission"] + notional * self.cfg.slippage_bps * 1e-4)
+        )
 
     def _risk_scale(self, weights: np.ndarray) -> np.ndarray:
         if self.limits is None:
@@ -121,8 +140,10 @@ class PandasTradingEnv:
         return weights * min(1.0, lim.max_portfolio_var / var) if var > 0 else weights
 
     # ------------------------------------------------------------------ step
-    def step(self, weights: np.ndarray) -> tuple[dict[str, object], np.ndarray, bool, dict[str, float]]:
-        """Trade toward ``weights [N]`` (notional / equity); returns obs, reward [1+S], done, info."""
+    def step(
+        self, weights: np.ndarray
+    ) -> tuple[dict[str, object], np.ndarray, bool, dict[str, float]]:
+        """Trade toward ``weights [N]`` (notional/equity); return obs, reward [1+S], done, info."""
         weights = self._risk_scale(np.asarray(weights, dtype=np.float64))
         d0, d1 = self.dates[self.t], self.dates[self.t + 1]
         eq0, dd0 = self.equity, 1.0 - self.equity / self.peak
@@ -136,14 +157,22 @@ class PandasTradingEnv:
             send = abs(target - u0) * self._upu(sym, c0) > max(self.cfg.rebalance_band, 1e-6) * eq0
             u1 = target if send else u0
             rate = self.terms.loc[sym, "swap_long" if u0 > 0 else "swap_short"]
-            swap = -rate * abs(u0) * self._upu(sym, c0) * px.loc[d0, "nights"] * self.cfg.cost_multiplier
+            swap = (
+                -rate
+                * abs(u0)
+                * self._upu(sym, c0)
+                * px.loc[d0, "nights"]
+                * self.cfg.cost_multiplier
+            )
             pnl = self._pnl(sym, u0, c0, pf) + self._pnl(sym, u1, pf, c1)
             net[self.specialist_of[sym]] += pnl - self._fill_cost(sym, abs(u1 - u0), pf) - swap
             self._update_entry(sym, u0, u1, pf)
             new_units[sym], closes[sym] = u1, c1
         equity = eq0 + sum(net)
-        used = sum(abs(u) * self._upu(s, closes[s]) * self.terms.loc[s, "margin_rate"]
-                   for s, u in new_units.items())  # fmt: skip
+        used = sum(
+            abs(u) * self._upu(s, closes[s]) * self.terms.loc[s, "margin_rate"]
+            for s, u in new_units.items()
+        )
         call = equity <= 0 or equity < self.stop_out * used
         if call:  # close everything at close[t+1], paying that fill's costs
             for sym, u in new_units.items():
@@ -187,8 +216,12 @@ class PandasTradingEnv:
         for k, sym in enumerate(self.symbols):
             close = self.prices[sym].loc[date, "close"]
             inst[k, :OBS_MARKET_DIM] = self.obs[sym].loc[date].to_numpy()
-            inst[k, OBS_MARKET_DIM] = self.units[sym] * self._upu(sym, close) / eq if eq > 0 else 0.0
-            unreal = self._pnl(sym, self.units[sym], self.entry[sym], close) if self.units[sym] else 0.0
+            inst[k, OBS_MARKET_DIM] = (
+                self.units[sym] * self._upu(sym, close) / eq if eq > 0 else 0.0
+            )
+            unreal = (
+                self._pnl(sym, self.units[sym], self.entry[sym], close) if self.units[sym] else 0.0
+            )
             inst[k, OBS_MARKET_DIM + 1] = unreal / max(eq, 1e-12)
         rets = np.asarray(self.history)
         row = self.rows.loc[date].to_numpy()
@@ -197,8 +230,15 @@ class PandasTradingEnv:
             sd = math.sqrt(max(self.m2[s] - self.m1[s] ** 2, 0.0))
             sharpe = min(max(self.m1[s] / (sd + 1e-8) * math.sqrt(252), -10.0), 10.0)
             metrics += [self.m1[s] * 100.0, sharpe, self.hit[s]]
-        meta = np.concatenate([rets * 100.0, [rets.std() * 100.0, 1.0 - eq / self.peak],
-                               row[: self.n_corr], metrics, row[self.n_corr :]])  # fmt: skip
+        meta = np.concatenate(
+            [
+                rets * 100.0,
+                [rets.std() * 100.0, 1.0 - eq / self.peak],
+                row[: self.n_corr],
+                metrics,
+                row[self.n_corr :],
+            ]
+        )
         return {
             "meta_state": meta.astype(np.float32),
             "market": {s: m.loc[date].to_numpy() for s, m in self.market.items()},

@@ -50,24 +50,27 @@ def var_inputs(ctx: BenchContext, days: int) -> tuple[torch.Tensor, torch.Tensor
 def measure_var_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
     """Median µs per call of the three VaR estimators (module doc)."""
     returns_t, weights_t = var_inputs(ctx, s.var_days)
+    calls: dict[str, Callable[[], object]]
     if s.var_backend == "numpy":
-        returns: np.ndarray | torch.Tensor = returns_t.numpy()
-        weights: np.ndarray | torch.Tensor = weights_t.numpy()
-        gen: np.random.Generator | torch.Generator = np.random.default_rng(ctx.cfg.seed)
+        r, w, g = returns_t.numpy(), weights_t.numpy(), np.random.default_rng(ctx.cfg.seed)
+        calls = {
+            "parametric": lambda: parametric_var(r, w, 0.95),
+            "historical": lambda: historical_var(r, w, 0.95),
+            "monte_carlo": lambda: monte_carlo_var(r, w, 0.95, n_sims=s.var_sims, generator=g),
+        }
     else:
-        returns, weights = returns_t, weights_t
-        gen = torch.Generator().manual_seed(ctx.cfg.seed)
-    calls: dict[str, Callable[[], object]] = {
-        "parametric": lambda: parametric_var(returns, weights, 0.95),
-        "historical": lambda: historical_var(returns, weights, 0.95),
-        "monte_carlo": lambda: monte_carlo_var(
-            returns, weights, 0.95, n_sims=s.var_sims, generator=gen
-        ),
-    }
+        rt, wt = returns_t, weights_t
+        gt = torch.Generator().manual_seed(ctx.cfg.seed)
+        calls = {
+            "parametric": lambda: parametric_var(rt, wt, 0.95),
+            "historical": lambda: historical_var(rt, wt, 0.95),
+            "monte_carlo": lambda: monte_carlo_var(rt, wt, 0.95, n_sims=s.var_sims, generator=gt),
+        }
     mc_calls = max(1, s.var_calls // 20)  # a Monte Carlo call is ~100x a parametric one
     return {
-        name: per_call_us(fn, mc_calls if name == "monte_carlo" else s.var_calls,
-                          s.repeats, s.warmup)  # fmt: skip
+        name: per_call_us(
+            fn, mc_calls if name == "monte_carlo" else s.var_calls, s.repeats, s.warmup
+        )
         for name, fn in calls.items()
     }
 

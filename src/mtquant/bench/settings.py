@@ -2,8 +2,8 @@
 
 ``RunConfig.extras`` is free-form, so this module is the schema of the bench's part of it:
 unknown keys and out-of-range values stop with a :class:`ConfigError` naming ``extras.<key>``.
-``extras.quick=true`` swaps in :data:`QUICK` (few repeats, short loops, a tiny PPO run) before
-the explicit keys are applied, so ``extras.quick=true extras.repeats=5`` still means 5 repeats.
+``extras.quick=true`` swaps in :data:`QUICK` (few repeats, short loops, a tiny PPO run) for every
+knob still at its full-run default, so ``extras.quick=true extras.repeats=5`` means 5 repeats.
 """
 
 from __future__ import annotations
@@ -59,23 +59,41 @@ class BenchSettings:
         need(self.warmup >= 0, "warmup", self.warmup, ">= 0")
         need(self.var_days >= 3, "var_days", self.var_days, ">= 3")
         need(self.var_sims >= 2, "var_sims", self.var_sims, ">= 2")
-        need(self.var_backend in ("numpy", "torch"), "var_backend", self.var_backend,
-             "numpy or torch")  # fmt: skip
+        need(
+            self.var_backend in ("numpy", "torch"),
+            "var_backend",
+            self.var_backend,
+            "numpy or torch",
+        )
         for key in ("var_batch_sizes", "batch_sizes"):
             sizes = getattr(self, key)
-            need(bool(sizes) and all(int(b) >= 1 for b in sizes), key, sizes,
-                 "a non-empty list of sizes >= 1")  # fmt: skip
+            need(
+                bool(sizes) and all(int(b) >= 1 for b in sizes),
+                key,
+                sizes,
+                "a non-empty list of sizes >= 1",
+            )
         need(1 in self.batch_sizes, "batch_sizes", self.batch_sizes, "a list containing 1")
         unknown = [p for p in self.ppo_phases if p not in PHASES]
-        need(bool(self.ppo_phases) and not unknown, "ppo_phases", self.ppo_phases,
-             f"a non-empty list of {list(PHASES)}")  # fmt: skip
-        short_long = len(self.ppo_rollouts) == 2 and 1 <= self.ppo_rollouts[0] < self.ppo_rollouts[1]
+        need(
+            bool(self.ppo_phases) and not unknown,
+            "ppo_phases",
+            self.ppo_phases,
+            f"a non-empty list of {list(PHASES)}",
+        )
+        short_long = (
+            len(self.ppo_rollouts) == 2 and 1 <= self.ppo_rollouts[0] < self.ppo_rollouts[1]
+        )
         need(short_long, "ppo_rollouts", self.ppo_rollouts, "[short, long] with 1 <= short < long")
         for key in ("ppo_frames_per_batch", "ppo_epochs"):
             value = getattr(self, key)
             need(value is None or value >= 1, key, value, "null or >= 1")
-        need(set(self.schedule) == set(PHASES) and all(v > 0 for v in self.schedule.values()),
-             "schedule", self.schedule, f"positive timesteps for each of {list(PHASES)}")  # fmt: skip
+        need(
+            set(self.schedule) == set(PHASES) and all(v > 0 for v in self.schedule.values()),
+            "schedule",
+            self.schedule,
+            f"positive timesteps for each of {list(PHASES)}",
+        )
         need(self.rss_frames >= 1, "rss_frames", self.rss_frames, ">= 1")
         need(self.rss_timeout_s >= 1, "rss_timeout_s", self.rss_timeout_s, ">= 1")
 
@@ -97,6 +115,13 @@ QUICK: dict[str, Any] = {
     "ppo_frames_per_batch": 256,
     "ppo_epochs": 1,
     "rss_frames": 512,
+    "rss_overrides": [  # one small phase: the quick run checks the plumbing, not the figure
+        "training=default",
+        "logger=none",
+        "training.progress_bar=false",
+        "training.phases=[phase1]",
+        "training.phase1.frames_per_batch=512",
+    ],
 }
 
 
@@ -107,10 +132,12 @@ def bench_settings(extras: dict[str, Any]) -> BenchSettings:
     if unknown:
         raise ConfigError(f"config extras.{unknown[0]}: unknown bench key; known: {sorted(known)}")
     values = {k: _plain(v) for k, v in extras.items()}
-    settings = BenchSettings(quick=bool(values.get("quick", False)))
-    if settings.quick:
-        settings = replace(settings, **QUICK)
-    settings = replace(settings, **values)
+    full = BenchSettings()
+    if values.get("quick", False):  # quick sizes for every knob left at its full-run default
+        for key, quick_value in QUICK.items():
+            if values.get(key, getattr(full, key)) == getattr(full, key):
+                values[key] = quick_value
+    settings = replace(full, **values)
     settings.validate()
     return settings
 

@@ -51,7 +51,9 @@ def per_call_us(fn: Callable[[], object], calls: int, repeats: int, warmup: int)
     return time_block(block, repeats, warmup).median_s / calls * 1e6
 
 
-def latency_percentiles(samples_s: list[float], qs: tuple[float, ...] = (50, 99)) -> dict[str, float]:
+def latency_percentiles(
+    samples_s: list[float], qs: tuple[float, ...] = (50, 99)
+) -> dict[str, float]:
     """``{"p50": ms, "p99": ms}`` of individual call latencies given in seconds."""
     values = np.percentile(np.asarray(samples_s) * 1e3, qs, method="linear")
     return {f"p{q:g}": float(v) for q, v in zip(qs, values, strict=True)}

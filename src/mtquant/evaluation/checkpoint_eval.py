@@ -98,8 +98,11 @@ def load_single_agent(cfg: RunConfig, run_dir: Path, features: Any) -> FlatPPOPo
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path}: weights do not fit the flat PPO: {exc}") from None
-    return net.eval()
+        raise CheckpointError(
+            f"checkpoint {path}: weights do not fit the flat PPO: {exc}"
+        ) from None
+    net.eval()
+    return net
 
 
 def baseline_policies(
@@ -117,7 +120,9 @@ def baseline_policies(
     if flat is None:
         missing.append(f"{SINGLE_AGENT}: not trained in this run (no {SINGLE_AGENT_EXPORT})")
     else:
-        policies[SINGLE_AGENT] = flat.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
+        policies[SINGLE_AGENT] = flat.with_sizing(
+            cfg.env.sizing_target_vol, cfg.env.max_gross_weight
+        )
     return policies, missing
 
 
@@ -151,8 +156,11 @@ def score(
     """Summaries of every result and the target table of the system (the first result)."""
     sums = {
         r.name: summarise(
-            r, n_trials=n_trials, var_coverage=cfg.risk.var_confidence,
-            var_limit=cfg.risk.max_portfolio_var, seed=cfg.seed,
+            r,
+            n_trials=n_trials,
+            var_coverage=cfg.risk.var_confidence,
+            var_limit=cfg.risk.max_portfolio_var,
+            seed=cfg.seed,
         )  # fmt: skip
         for r in results
     }
@@ -165,16 +173,18 @@ def score(
 
 def evaluate_checkpoint(cfg: RunConfig, out_dir: str | Path) -> dict[str, Path]:
     """Evaluate ``cfg.checkpoint`` on ``cfg.split`` and write the report into ``out_dir``."""
+    from mtquant.agents.hierarchical.policy import build_policy
     from mtquant.agents.training.pipeline import prepare
 
     if not cfg.checkpoint:
         raise CheckpointError("config checkpoint: give the training run directory (checkpoint=DIR)")
     run_dir = Path(cfg.checkpoint)
     torch.set_num_threads(cfg.hardware.torch_threads)
-    ctx = prepare(cfg)
-    features, splits, policy = ctx["features"], ctx["splits"], ctx["policy"]
-    phases = load_trained_policy(cfg, run_dir, policy)
+    policy = build_policy(cfg.agents, cfg.instruments)
+    phases = load_trained_policy(cfg, run_dir, policy)  # refuse a bad checkpoint before the data
     policy.eval()
+    ctx = prepare(cfg)  # data, splits and features exactly as training built them
+    features, splits = ctx["features"], ctx["splits"]
     split = splits.range(cfg.split)
     system = policy.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
     results = [run_strategy(cfg, features, split, system, SYSTEM, hierarchical=True)]
@@ -200,13 +210,17 @@ def evaluate_checkpoint(cfg: RunConfig, out_dir: str | Path) -> dict[str, Path]:
             f"The checkpoint was trained on data source {trained_on.get('source')!r} and is "
             f"evaluated on {cfg.data.source!r}."
         )
-    extra = {
+    extra: dict[str, list[dict[str, Any]]] = {
         "Decision latency (HierarchicalTradingSystem.step, ms)": [
             {k: round(v, 3) if k != "n" else int(v) for k, v in latency.items()}
         ],
         "Checkpoint": [
-            {"run_dir": str(run_dir), "phases": ", ".join(phases), **{
-                k: str(v) for k, v in trained_on.items()}, "config_hash": str(card.get("config_hash", "n/a"))}
+            {
+                "run_dir": str(run_dir),
+                "phases": ", ".join(phases),
+                **{k: str(v) for k, v in trained_on.items()},
+                "config_hash": str(card.get("config_hash", "n/a")),
+            }
         ],
         "Baselines not scored": [{"baseline": m} for m in missing],
     }

@@ -73,13 +73,24 @@ def fold_splits(dates: pd.DatetimeIndex, fold: Fold, val_months: int, warmup_day
     return Splits(dates, train=(0, v0), val=(v0, stop), test=fold.test)
 
 
+def fold_features(cfg: RunConfig, data: Any, splits: Splits) -> Any:
+    """Features of the whole data, normalised with statistics of the fold's training rows only."""
+    from mtquant.features import compute_features
+    from mtquant.instruments import InstrumentUniverse
+
+    universe = InstrumentUniverse.from_config(cfg.instruments)
+    return compute_features(
+        data, universe, train_end=splits.train[1], var_window=cfg.risk.var_window
+    )
+
+
 def train_fold(
-    cfg: RunConfig, run_dir: Path, data: Any, splits: Splits
-) -> tuple[Any, Any, dict[str, Any]]:
+    cfg: RunConfig, run_dir: Path, data: Any, splits: Splits, features: Any
+) -> tuple[Any, dict[str, Any]]:
     """Train the phases of ``cfg`` on ``splits.train`` (validating on ``splits.val``).
 
-    Returns ``(policy, features, metrics)``. Completed phases (exports present) are loaded, not
-    retrained, so an interrupted backtest resumes. Uses the training pipeline's own pieces; the
+    ``features`` from :func:`fold_features`. Returns ``(policy, metrics)``. Completed phases
+    (exports present) are loaded, not retrained, so an interrupted backtest resumes. Uses the training pipeline's own pieces; the
     pipeline's ``run_training`` has no hook for an explicit split yet.
     """
     from lightning.pytorch import seed_everything
@@ -95,14 +106,8 @@ def train_fold(
         write_exports,
     )
     from mtquant.config.training import PHASES
-    from mtquant.features import compute_features
-    from mtquant.instruments import InstrumentUniverse
 
     seed_everything(cfg.seed, workers=True, verbose=False)
-    universe = InstrumentUniverse.from_config(cfg.instruments)
-    features = compute_features(
-        data, universe, train_end=splits.train[1], var_window=cfg.risk.var_window
-    )
     policy = build_policy(cfg.agents, cfg.instruments)
     inputs = PhaseInputs(cfg, run_dir, policy, features, splits.train, splits.val, make_env)
     metrics: dict[str, Any] = {}
@@ -115,7 +120,7 @@ def train_fold(
             metrics[phase] = fit_phase(inputs, phase)
             write_exports(cfg, run_dir, policy, phase)
             write_model_card(run_dir, model_card(cfg, {"data": data, "splits": splits}, metrics))
-    return policy.eval(), features, metrics
+    return policy.eval(), metrics
 
 
 def _cat(parts: list[np.ndarray | None]) -> np.ndarray | None:
@@ -148,7 +153,7 @@ def stitch(results: list[StrategyResult], name: str | None = None) -> StrategyRe
         name=name or first.name,
         dates=dates,
         returns=returns,
-        equity=first.initial_equity * np.cumprod(1.0 + returns),
+        equity=np.asarray(first.initial_equity * np.cumprod(1.0 + returns), dtype=np.float64),
         weights=np.concatenate([r.weights for r in results]),
         costs={c: np.concatenate([r.costs[c] for r in results]) for c in first.costs},
         initial_equity=first.initial_equity,
@@ -195,7 +200,7 @@ def ensemble(results: list[StrategyResult], name: str) -> StrategyResult:
         name=name,
         dates=first.dates,
         returns=returns,
-        equity=first.initial_equity * np.cumprod(1.0 + returns),
+        equity=np.asarray(first.initial_equity * np.cumprod(1.0 + returns), dtype=np.float64),
         weights=np.mean([r.weights for r in results], axis=0),
         costs={c: np.mean([r.costs[c] for r in results], axis=0) for c in first.costs},
         initial_equity=first.initial_equity,
@@ -220,11 +225,10 @@ class FoldRun:
     baselines: dict[str, dict[float, StrategyResult]]
     train_seconds: dict[int, float]
     latency: dict[str, float]
+    features: Any = None  # the fold's FeatureSet (normalised on its training rows)
 
 
-def run_fold(
-    cfg: RunConfig, plan: BacktestPlan, data: Any, fold: Fold, out_dir: Path
-) -> FoldRun:
+def run_fold(cfg: RunConfig, plan: BacktestPlan, data: Any, fold: Fold, out_dir: Path) -> FoldRun:
     """Train every seed on the fold and test system and baselines at every cost multiplier."""
     from mtquant.evaluation.backtest import measure_decision_latency, run_strategy
     from mtquant.evaluation.checkpoint_eval import baseline_policies
@@ -232,13 +236,13 @@ def run_fold(
     splits = fold_splits(data.dates, fold, cfg.data.split.val_months, cfg.data.split.warmup_days)
     system: dict[int, dict[float, StrategyResult]] = {}
     seconds: dict[int, float] = {}
-    features, latency = None, {}
+    features = fold_features(cfg, data, splits)
+    latency: dict[str, float] = {}
     for seed in plan.seeds:
         scfg = replace(cfg, seed=seed)
         t0 = time.perf_counter()
-        policy, features, _ = train_fold(
-            scfg, out_dir / f"fold_{fold.index:02d}" / f"seed_{seed}", data, splits
-        )
+        run_dir = out_dir / f"fold_{fold.index:02d}" / f"seed_{seed}"
+        policy, _ = train_fold(scfg, run_dir, data, splits, features)
         seconds[seed] = time.perf_counter() - t0
         actor = policy.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
         if not latency:  # the first seed's decisions, timed once per fold
@@ -256,7 +260,7 @@ def run_fold(
         }
         for name, p in policies.items()
     }
-    return FoldRun(fold, splits, system, baselines, seconds, latency)
+    return FoldRun(fold, splits, system, baselines, seconds, latency, features)
 
 
 def run_walk_forward(cfg: RunConfig, out_dir: str | Path) -> tuple[Any, list[FoldRun]]:

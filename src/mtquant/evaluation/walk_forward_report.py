@@ -26,7 +26,7 @@ from mtquant.config import RunConfig
 from mtquant.evaluation import metrics as m
 from mtquant.evaluation.backtest import return_correlation
 from mtquant.evaluation.report import provenance_rows, write_report
-from mtquant.evaluation.results import StrategyResult
+from mtquant.evaluation.results import VAR_COMPLIANCE_RTOL, StrategyResult
 from mtquant.evaluation.verdict import VerdictContext
 from mtquant.evaluation.walk_forward import SYSTEM, BacktestPlan, FoldRun, ensemble, stitch
 
@@ -37,7 +37,7 @@ def run_metrics(r: StrategyResult, var_limit: float) -> dict[str, float | None]:
     """The per-run numbers that are averaged across folds and seeds."""
     comp = None
     if r.var_forecasts is not None:
-        comp = float(np.mean(r.var_forecasts <= var_limit * (1.0 + 1e-9)))
+        comp = float(np.mean(r.var_forecasts <= var_limit * (1.0 + VAR_COMPLIANCE_RTOL)))
     return {
         "sharpe": m.sharpe_ratio(r.returns),
         "annual_return": m.annual_return(r.returns),
@@ -63,12 +63,28 @@ def run_rows(folds: list[FoldRun], var_limit: float) -> list[dict[str, Any]]:
         test = fr.fold.describe()["test"]
         for seed, by_cost in fr.system.items():
             for cost, res in by_cost.items():
-                rows.append({"strategy": SYSTEM, "fold": fr.fold.index, "test": test,
-                             "seed": str(seed), "cost_x": cost, **run_metrics(res, var_limit)})
+                rows.append(
+                    {
+                        "strategy": SYSTEM,
+                        "fold": fr.fold.index,
+                        "test": test,
+                        "seed": str(seed),
+                        "cost_x": cost,
+                        **run_metrics(res, var_limit),
+                    }
+                )
         for name, by_cost in fr.baselines.items():
             for cost, res in by_cost.items():
-                rows.append({"strategy": name, "fold": fr.fold.index, "test": test, "seed": "-",
-                             "cost_x": cost, **run_metrics(res, var_limit)})
+                rows.append(
+                    {
+                        "strategy": name,
+                        "fold": fr.fold.index,
+                        "test": test,
+                        "seed": "-",
+                        "cost_x": cost,
+                        **run_metrics(res, var_limit),
+                    }
+                )
     return rows
 
 
@@ -110,7 +126,7 @@ def write_backtest_report(
     results = headline_results(folds, plan)
     latency = statistics.median(fr.latency["median_ms"] for fr in folds)
     months = cfg.data.walk_forward.test_months
-    label = f"{len(folds)} walk-forward test windows of {months} months"
+    label = f"{len(folds)} walk-forward test window(s) of {months} months"
     sums, targets = score(cfg, results, len(results), latency, label)
     rows = run_rows(folds, var_limit)
     per_seed = [
@@ -158,5 +174,5 @@ def write_backtest_report(
 
 def _correlation(folds: list[FoldRun], rows: tuple[int, int]) -> tuple[Any, list[str]] | None:
     """Return correlation over the span of the test windows (features of the last fold)."""
-    features = getattr(folds[-1], "features", None)
+    features = folds[-1].features
     return None if features is None else return_correlation(features, rows)

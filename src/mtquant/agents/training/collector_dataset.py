@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from tensordict import TensorDictBase
 from torch.utils.data import DataLoader, IterableDataset
-from torchrl.collectors import BaseCollector
+from torchrl.collectors import BaseCollector, Collector
 
 from mtquant.agents.training.ppo_loss import compute_gae, explained_variance
 from mtquant.risk_management.limits import BINDING_NAMES
@@ -63,9 +63,9 @@ def rollout_stats(rollout: TensorDictBase, names: list[str]) -> dict[str, float]
     risk = rollout.get(("next", "risk"), None)
     if risk is not None:
         for key in ("proposed_var", "executed_var", "scale"):
-            if key in risk.keys():
+            if key in risk:
                 stats[f"risk/{key}"] = risk[key].float().mean().item()
-        if "binding_flags" in risk.keys():
+        if "binding_flags" in risk:
             flags = risk["binding_flags"].long()
             for k, name in enumerate(BINDING_NAMES[1:]):
                 stats[f"risk/binds_{name}"] = ((flags >> k) & 1).float().mean().item()
@@ -75,11 +75,12 @@ def rollout_stats(rollout: TensorDictBase, names: list[str]) -> dict[str, float]
     return stats
 
 
-class RolloutMinibatches(IterableDataset):
+class RolloutMinibatches(IterableDataset[TensorDictBase]):
     """Yields PPO minibatches (flat ``TensorDict`` of ``minibatch_size`` transitions) of one rollout.
 
     ``value_fn(td) -> [.., 1+S]`` gives state values for the bootstrap of ``("next", ...)``;
-    ``before_rollout(index)`` is called before each collection (curriculum stage switches).
+    ``before_rollout(index)`` is called before each collection (curriculum stage switches);
+    ``policy`` (if given) is put in eval mode for the collection, whatever Lightning's hooks did.
     Each minibatch holds the observations, actions, stored ``("log_prob", ..)``, ``value`` and
     the GAE ``advantages`` / ``returns`` ``[M, 1+S]``.
     """
@@ -95,6 +96,7 @@ class RolloutMinibatches(IterableDataset):
         minibatch_size: int,
         seed: int,
         before_rollout: Callable[[int], None] | None = None,
+        policy: torch.nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.collector = collector
@@ -106,7 +108,18 @@ class RolloutMinibatches(IterableDataset):
         self.minibatch_size = minibatch_size
         self.seed = seed
         self.before_rollout = before_rollout
+        self.policy = policy  # put in eval mode while collecting (no dropout noise in samples)
         self.state = RolloutState()
+        # seed inside the collector, right before its reset: a fresh collector (resumed run) and a
+        # running one then start the rollout from the same RNG states
+        self.in_process = isinstance(collector, Collector)
+        if self.in_process:
+            collector.pre_collect_hook = self._seed_rollout
+
+    def _seed_rollout(self) -> None:
+        seed = rollout_seed(self.seed, self.state.rollouts)
+        self.collector.set_seed(seed)
+        torch.manual_seed(seed)
 
     def n_minibatches(self, frames: int) -> int:
         """Minibatches per epoch for a rollout of ``frames`` transitions (remainder dropped)."""
@@ -117,10 +130,11 @@ class RolloutMinibatches(IterableDataset):
         index = self.state.rollouts
         if self.before_rollout is not None:
             self.before_rollout(index)
-        seed = rollout_seed(self.seed, index)
+        if self.policy is not None:
+            self.policy.eval()
         self.collector.update_policy_weights_()
-        self.collector.set_seed(seed)
-        torch.manual_seed(seed)
+        if not self.in_process:  # worker processes: seed their envs from here
+            self._seed_rollout()
         rollout = self.collector.next()  # [B, T]
         with torch.no_grad():
             next_value = self.value_fn(rollout["next"])  # [B, T, 1+S]
@@ -137,7 +151,7 @@ class RolloutMinibatches(IterableDataset):
         rollout.set("returns", returns)
         stats = rollout_stats(rollout, self.names)
         ev = explained_variance(rollout["value"], returns)
-        for level, value in zip(["meta", *self.names], ev.tolist()):
+        for level, value in zip(["meta", *self.names], ev.tolist(), strict=False):
             stats[f"explained_variance/{level}"] = value
         self.state = RolloutState(
             rollouts=index + 1, frames=self.state.frames + rollout.numel(), stats=stats
@@ -170,7 +184,8 @@ def policy_values(policy: Any) -> Callable[[TensorDictBase], torch.Tensor]:
     """``td -> value [.., 1+S]`` from the policy's deterministic pass (the GAE bootstrap)."""
 
     def values(td: TensorDictBase) -> torch.Tensor:
-        return policy(td.select(*policy.in_keys), deterministic=True)["value"]
+        value: torch.Tensor = policy(td.select(*policy.in_keys), deterministic=True)["value"]
+        return value
 
     return values
 
@@ -180,6 +195,6 @@ def _keep_as_is(item: TensorDictBase) -> TensorDictBase:
     return item
 
 
-def make_dataloader(dataset: RolloutMinibatches) -> DataLoader:
+def make_dataloader(dataset: RolloutMinibatches) -> DataLoader[TensorDictBase]:
     """A DataLoader that hands each minibatch to Lightning unchanged (main process)."""
     return DataLoader(dataset, batch_size=None, collate_fn=_keep_as_is, num_workers=0)

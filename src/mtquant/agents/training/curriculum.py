@@ -94,7 +94,9 @@ class Curriculum:
         self.frames_per_rollout = frames_per_rollout
         self.pool = StartPool(self.base)
         self.pools = [
-            calm_start_rows(vol, self.base.first_row, self.base.last_start, s.max_volatility_quantile)
+            calm_start_rows(
+                vol, self.base.first_row, self.base.last_start, s.max_volatility_quantile
+            )
             for s in stages
         ]
         self.current = -1

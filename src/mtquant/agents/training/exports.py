@@ -25,7 +25,16 @@ from mtquant.errors import CheckpointError
 EXPORT_FORMAT = "mtquant-export/1"
 # metadata fields that must match for weights to fit the caller's model
 MATCHED_FIELDS = ("component", "symbols", "specialists", "dims")
-PACKAGES = ("torch", "torchrl", "tensordict", "lightning", "hydra-core", "numpy", "pandas", "mtquant")
+PACKAGES = (
+    "torch",
+    "torchrl",
+    "tensordict",
+    "lightning",
+    "hydra-core",
+    "numpy",
+    "pandas",
+    "mtquant",
+)
 
 PHASE_EXPORTS = {
     "phase1": "{name}_specialist_phase1.pt",
@@ -58,7 +67,9 @@ def config_hash(resolved_yaml: str) -> str:
     return hashlib.sha256(resolved_yaml.encode()).hexdigest()[:16]
 
 
-def save_export(path: str | Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+def save_export(
+    path: str | Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]
+) -> None:
     """Save a component's weights and metadata atomically, loadable with ``weights_only=True``."""
     payload = {
         "format": EXPORT_FORMAT,
@@ -88,7 +99,9 @@ def load_export(
             "the file is corrupt, truncated or not an mtquant export"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
-        raise CheckpointError(f"checkpoint {p}: not an mtquant export (format {EXPORT_FORMAT!r} expected)")
+        raise CheckpointError(
+            f"checkpoint {p}: not an mtquant export (format {EXPORT_FORMAT!r} expected)"
+        )
     meta = payload["metadata"]
     if expected:
         diffs = [

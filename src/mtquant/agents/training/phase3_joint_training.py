@@ -37,7 +37,10 @@ class Phase3JointModule(HierarchicalPPOModule):
         if stage is not None:
             params = curriculum.base.params  # type: ignore[union-attr]
             self.log_dict(
-                {"curriculum/stage": float(stage), "curriculum/cost_multiplier": params.cost_multiplier},
+                {
+                    "curriculum/stage": float(stage),
+                    "curriculum/cost_multiplier": params.cost_multiplier,
+                },
                 on_step=False,
                 on_epoch=True,
                 batch_size=1,

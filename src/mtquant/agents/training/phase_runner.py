@@ -77,7 +77,9 @@ def phase_seed(seed: int, phase: str) -> int:
     return 3 * int(seed) + PHASES.index(phase)
 
 
-def make_collector(inputs: PhaseInputs, env: EnvBase, actor: Any, frames: int, seed: int) -> BaseCollector:
+def make_collector(
+    inputs: PhaseInputs, env: EnvBase, actor: Any, frames: int, seed: int
+) -> BaseCollector:
     """Single-process ``Collector`` on ``env``, or ``MultiSyncCollector`` with ``collector_workers``."""
     hw = inputs.cfg.hardware
     common = dict(
@@ -87,23 +89,37 @@ def make_collector(inputs: PhaseInputs, env: EnvBase, actor: Any, frames: int, s
         trust_policy=True,
     )
     if hw.collector_workers == 0:
-        return Collector(env, actor, auto_register_policy_transforms=False, **common)  # type: ignore[arg-type]
+        return Collector(env, actor, auto_register_policy_transforms=False, **common)
     per_worker = max(1, hw.n_envs // hw.collector_workers)
     make = functools.partial(
-        inputs.make_env, inputs.cfg, inputs.features, inputs.train_split,
-        batch_size=per_worker, device=hw.env_device, seed=seed,
+        inputs.make_env,
+        inputs.cfg,
+        inputs.features,
+        inputs.train_split,
+        batch_size=per_worker,
+        device=hw.env_device,
+        seed=seed,
     )
-    return MultiSyncCollector([make] * hw.collector_workers, actor, cat_results=0, **common)  # type: ignore[arg-type]
+    return MultiSyncCollector([make] * hw.collector_workers, actor, cat_results=0, **common)
 
 
 def validator(inputs: PhaseInputs, seed: int) -> Callable[[Any], dict[str, float]]:
     """The validation episode: one account from the first to the last tradable val row."""
     start, stop = inputs.val_split
     first = max(start, inputs.features.valid_from)
-    env = inputs.make_env(inputs.cfg, inputs.features, inputs.val_split, batch_size=1,
-                          device=inputs.cfg.hardware.env_device, seed=seed,
-                          episode_length=max(2, stop - first), start_rows=[first])
-    actor = inputs.policy.with_sizing(inputs.cfg.env.sizing_target_vol, inputs.cfg.env.max_gross_weight)
+    env = inputs.make_env(
+        inputs.cfg,
+        inputs.features,
+        inputs.val_split,
+        batch_size=1,
+        device=inputs.cfg.hardware.env_device,
+        seed=seed,
+        episode_length=max(2, stop - first),
+        start_rows=[first],
+    )
+    actor = inputs.policy.with_sizing(
+        inputs.cfg.env.sizing_target_vol, inputs.cfg.env.max_gross_weight
+    )
 
     def validate(_policy: Any) -> dict[str, float]:
         return run_validation(env, actor, max_steps=stop - start)
@@ -118,31 +134,60 @@ def fit_phase(inputs: PhaseInputs, phase: str) -> dict[str, float]:
     sched = phase_schedule(pcfg, cfg.hardware.n_envs)
     seed = phase_seed(cfg.seed, phase)
     module_cls = PHASE_MODULES[phase]
-    inputs.policy.fixed_allocation = module_cls.fixed_allocation  # before the collector's first reset
+    inputs.policy.fixed_allocation = (
+        module_cls.fixed_allocation
+    )  # before the collector's first reset
 
     n_envs = sched.n_envs if cfg.hardware.collector_workers == 0 else cfg.hardware.n_envs
-    env = inputs.make_env(cfg, inputs.features, inputs.train_split, batch_size=n_envs,
-                          device=cfg.hardware.env_device, seed=seed)
+    env = inputs.make_env(
+        cfg,
+        inputs.features,
+        inputs.train_split,
+        batch_size=n_envs,
+        device=cfg.hardware.env_device,
+        seed=seed,
+    )
     curriculum: Curriculum | None = None
-    if len(pcfg.curriculum) > 1 or pcfg.curriculum[0].max_volatility_quantile < 1.0 \
-            or pcfg.curriculum[0].cost_multiplier != 1.0:
+    if (
+        len(pcfg.curriculum) > 1
+        or pcfg.curriculum[0].max_volatility_quantile < 1.0
+        or pcfg.curriculum[0].cost_multiplier != 1.0
+    ):
         if cfg.hardware.collector_workers > 0:
             raise ConfigError(
                 f"config training.{phase}.curriculum: stages need hardware.collector_workers=0 "
                 f"(got {cfg.hardware.collector_workers}); the curriculum sets the env in-process"
             )
-        curriculum = Curriculum(env, pcfg.curriculum, sched.n_rollouts * sched.frames, sched.frames,
-                                inputs.features.vol, base_cost_multiplier=cfg.env.cost_multiplier)
+        curriculum = Curriculum(
+            env,
+            pcfg.curriculum,
+            sched.n_rollouts * sched.frames,
+            sched.frames,
+            inputs.features.vol,
+            base_cost_multiplier=cfg.env.cost_multiplier,
+        )
     actor = inputs.policy.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
     collector = make_collector(inputs, env, actor, sched.frames, seed)
     ppo = cfg.training.ppo
     feed = RolloutMinibatches(
-        collector, policy_values(inputs.policy), list(inputs.policy.names), ppo.gamma,
-        ppo.gae_lambda, ppo.n_epochs, ppo.minibatch_size, seed, before_rollout=curriculum,
+        collector,
+        policy_values(inputs.policy),
+        list(inputs.policy.names),
+        ppo.gamma,
+        ppo.gae_lambda,
+        ppo.n_epochs,
+        ppo.minibatch_size,
+        seed,
+        before_rollout=curriculum,
+        policy=inputs.policy,
     )
     module = module_cls(
-        inputs.policy, feed, len(inputs.policy.names), module_cls.group_schedules(pcfg),
-        PPOCoefficients(ppo.clip_range, ppo.value_coef, ppo.entropy_coef), ppo.max_grad_norm,
+        inputs.policy,
+        feed,
+        len(inputs.policy.names),
+        module_cls.group_schedules(pcfg),
+        PPOCoefficients(ppo.clip_range, ppo.value_coef, ppo.entropy_coef),
+        ppo.max_grad_norm,
         validate_fn=validator(inputs, seed),
     )
     trainer = make_trainer(cfg, inputs.run_dir, phase, sched.n_rollouts)
@@ -155,5 +200,6 @@ def fit_phase(inputs: PhaseInputs, phase: str) -> dict[str, float]:
     finally:
         collector.shutdown()
     return {f"val/{k}": v for k, v in module.last_val.items()} | {
-        "frames": float(feed.state.frames), "rollouts": float(feed.state.rollouts)
+        "frames": float(feed.state.frames),
+        "rollouts": float(feed.state.rollouts),
     }

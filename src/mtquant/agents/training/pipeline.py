@@ -58,8 +58,11 @@ def export_metadata(cfg: RunConfig, policy: Any, phase: str, component: str) -> 
             "phase": phase,
             "symbols": list(cfg.instruments.specialists[component]),
             "specialists": [component],
-            "dims": {"market_features_dim": spec.market_features_dim,
-                     "observation_dim": spec.observation_dim, "hidden_dim": spec.hidden_dim},
+            "dims": {
+                "market_features_dim": spec.market_features_dim,
+                "observation_dim": spec.observation_dim,
+                "hidden_dim": spec.hidden_dim,
+            },
             "config_hash": run_hash(cfg),
         }
     meta = cfg.agents.meta_controller
@@ -68,10 +71,15 @@ def export_metadata(cfg: RunConfig, policy: Any, phase: str, component: str) -> 
         "phase": phase,
         "symbols": list(policy.symbols),
         "specialists": names,
-        "dims": {"state_dim": meta.state_dim, "hidden_dim": meta.hidden_dim,
-                 "hidden_dim_2": meta.hidden_dim_2,
-                 **{f"{n}.market_features_dim": cfg.agents.specialists[n].market_features_dim
-                    for n in names}},
+        "dims": {
+            "state_dim": meta.state_dim,
+            "hidden_dim": meta.hidden_dim,
+            "hidden_dim_2": meta.hidden_dim_2,
+            **{
+                f"{n}.market_features_dim": cfg.agents.specialists[n].market_features_dim
+                for n in names
+            },
+        },
         "config_hash": run_hash(cfg),
     }
 
@@ -79,7 +87,10 @@ def export_metadata(cfg: RunConfig, policy: Any, phase: str, component: str) -> 
 def _parts(policy: Any, phase: str) -> dict[str, tuple[str, torch.nn.Module]]:
     """file name -> (component, module) of a phase's exports."""
     if phase == "phase1":
-        return {f: (n, policy.specialists[n]) for n, f in zip(policy.names, export_files(phase, policy.names))}
+        return {
+            f: (n, policy.specialists[n])
+            for n, f in zip(policy.names, export_files(phase, policy.names), strict=False)
+        }
     if phase == "phase2":
         return {"meta_controller_phase2.pt": ("meta_controller", policy.meta)}
     return {"hierarchical_system_final.pt": ("hierarchical_system", policy)}
@@ -87,7 +98,9 @@ def _parts(policy: Any, phase: str) -> dict[str, tuple[str, torch.nn.Module]]:
 
 def write_exports(cfg: RunConfig, run_dir: Path, policy: Any, phase: str) -> None:
     for fname, (component, module) in _parts(policy, phase).items():
-        save_export(run_dir / fname, module.state_dict(), export_metadata(cfg, policy, phase, component))
+        save_export(
+            run_dir / fname, module.state_dict(), export_metadata(cfg, policy, phase, component)
+        )
 
 
 def load_exports(cfg: RunConfig, run_dir: Path, policy: Any, phase: str) -> None:
@@ -97,18 +110,28 @@ def load_exports(cfg: RunConfig, run_dir: Path, policy: Any, phase: str) -> None
         module.load_state_dict(state)
 
 
-def model_card(cfg: RunConfig, ctx: dict[str, Any], metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
+def model_card(
+    cfg: RunConfig, ctx: dict[str, Any], metrics: dict[str, dict[str, float]]
+) -> dict[str, Any]:
     data, splits = ctx["data"], ctx["splits"]
     return {
         "name": f"mtquant hierarchical system ({cfg.training.name} schedule)",
         "created": datetime.now().isoformat(timespec="seconds"),
-        "instruments": {s: f"{p.kind}: {p.source} {p.note}".strip() for s, p in data.provenance.items()},
+        "instruments": {
+            s: f"{p.kind}: {p.source} {p.note}".strip() for s, p in data.provenance.items()
+        },
         "specialists": cfg.instruments.active_groups(),
-        "data": {"source": cfg.data.source, "range": f"{data.dates[0].date()}..{data.dates[-1].date()}",
-                 **{f"split.{k}": v for k, v in splits.describe().items()}},
+        "data": {
+            "source": cfg.data.source,
+            "range": f"{data.dates[0].date()}..{data.dates[-1].date()}",
+            **{f"split.{k}": v for k, v in splits.describe().items()},
+        },
         "metrics": {f"{p}/{k}": v for p, m in metrics.items() for k, v in m.items()},
-        "training": {"phases": list(cfg.training.phases), "seed": cfg.seed,
-                     "risk.max_portfolio_var": cfg.risk.max_portfolio_var},
+        "training": {
+            "phases": list(cfg.training.phases),
+            "seed": cfg.seed,
+            "risk.max_portfolio_var": cfg.risk.max_portfolio_var,
+        },
         "versions": package_versions(),
         "config_hash": run_hash(cfg),
     }
@@ -125,9 +148,17 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     data = load_market_data(cfg)
     splits = make_splits(data.dates, cfg.data.split)
     universe = InstrumentUniverse.from_config(cfg.instruments)
-    features = compute_features(data, universe, train_end=splits.train[1], var_window=cfg.risk.var_window)
+    features = compute_features(
+        data, universe, train_end=splits.train[1], var_window=cfg.risk.var_window
+    )
     policy = build_policy(cfg.agents, cfg.instruments)
-    return {"data": data, "splits": splits, "features": features, "policy": policy, "make_env": make_env}
+    return {
+        "data": data,
+        "splits": splits,
+        "features": features,
+        "policy": policy,
+        "make_env": make_env,
+    }
 
 
 def run_training(cfg: RunConfig | DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
@@ -139,8 +170,9 @@ def run_training(cfg: RunConfig | DictConfig, run_dir: str | Path | None = None)
     write_text_atomic(run / "config.yaml", resolved_yaml(cfg))
     ctx = prepare(cfg)
     policy = ctx["policy"]
-    inputs = PhaseInputs(cfg, run, policy, ctx["features"], ctx["splits"].train, ctx["splits"].val,
-                         ctx["make_env"])
+    inputs = PhaseInputs(
+        cfg, run, policy, ctx["features"], ctx["splits"].train, ctx["splits"].val, ctx["make_env"]
+    )
     metrics: dict[str, dict[str, float]] = {}
     for phase in PHASES:
         done = all((run / f).is_file() for f in export_files(phase, list(policy.names)))

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from mtquant.agents.training.collector_dataset import RolloutMinibatches, make_dataloader
 from mtquant.agents.training.ppo_loss import PPOCoefficients, level_mask, ppo_loss
+from mtquant.config.training import PhaseConfig
 
 GROUPS = ("meta", "specialists")
 
@@ -68,15 +69,24 @@ class HierarchicalPPOModule(LightningModule):
         self.last_val: dict[str, float] = {}
         self._freeze_untrained()
 
+    @staticmethod
+    def group_schedules(cfg: PhaseConfig) -> dict[str, GroupSchedule]:
+        """Optimiser groups a phase trains, from its config (each phase module defines it)."""
+        raise NotImplementedError("a phase module defines group_schedules")
+
     def _group_params(self, group: str) -> list[nn.Parameter]:
         policy: Any = self.policy
-        return list(policy.meta.parameters() if group == "meta" else policy.specialists.parameters())
+        return list(
+            policy.meta.parameters() if group == "meta" else policy.specialists.parameters()
+        )
 
     def _freeze_untrained(self) -> None:
         """Fix or free the allocation (phase 1) and freeze the groups this phase does not train."""
         policy: Any = self.policy
         policy.fixed_allocation = self.fixed_allocation
-        policy.set_trainable(meta="meta" in self.schedules, specialists="specialists" in self.schedules)
+        policy.set_trainable(
+            meta="meta" in self.schedules, specialists="specialists" in self.schedules
+        )
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [
@@ -84,12 +94,12 @@ class HierarchicalPPOModule(LightningModule):
             for g, s in self.schedules.items()
         ]
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader[Any]:
         return make_dataloader(self.feed)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader[Any]:
         # one item per validation: the deterministic episode runs in validation_step
-        return DataLoader([0], batch_size=None)
+        return DataLoader([0], batch_size=None)  # type: ignore[arg-type]
 
     def due_groups(self, rollout: int) -> list[str]:
         """Groups whose optimiser steps on this rollout (``rollout`` counts from 0)."""
@@ -103,7 +113,7 @@ class HierarchicalPPOModule(LightningModule):
         self.policy.eval()
         rollout = self.feed.state.rollouts - 1
         due = self.due_groups(rollout)
-        optimizers = dict(zip(self.schedules, self._optimizers_list()))
+        optimizers = dict(zip(self.schedules, self._optimizers_list(), strict=False))
         mask = level_mask(self.n_specialists, "meta" in due, "specialists" in due)
         policy: Any = self.policy
         new = policy.evaluate_actions(batch)
@@ -114,7 +124,9 @@ class HierarchicalPPOModule(LightningModule):
             self.manual_backward(out["loss"])
             for g in due:
                 self.clip_gradients(
-                    optimizers[g], gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm"
+                    optimizers[g],
+                    gradient_clip_val=self.max_grad_norm,
+                    gradient_clip_algorithm="norm",
                 )
                 optimizers[g].step()
         names = ("loss", "pg_loss", "v_loss", "entropy_loss", "approx_kl", "clipfrac")
@@ -145,14 +157,16 @@ class HierarchicalPPOModule(LightningModule):
             metrics = self.validate_fn(self.policy)
         self.policy.train(was_training)
         self.last_val = dict(metrics)
-        self.log_dict({f"val/{k}": float(v) for k, v in metrics.items()}, prog_bar=True, batch_size=1)
+        self.log_dict(
+            {f"val/{k}": float(v) for k, v in metrics.items()}, prog_bar=True, batch_size=1
+        )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the feed's position and the RNG states so a resumed run continues exactly."""
         checkpoint["mtquant_feed"] = self.feed.state_dict()
         checkpoint["mtquant_rng"] = {
             "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(),
+            "numpy": _numpy_state(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -161,4 +175,21 @@ class HierarchicalPPOModule(LightningModule):
         rng = checkpoint.get("mtquant_rng")
         if rng is not None:
             torch.set_rng_state(rng["torch"])
-            np.random.set_state(rng["numpy"])
+            _set_numpy_state(rng["numpy"])
+
+
+def _numpy_state() -> dict[str, Any]:
+    """numpy's global MT19937 state as tensors and numbers (loadable with ``weights_only``)."""
+    state: Any = np.random.get_state()
+    _, keys, pos, has_gauss, gauss = state
+    return {
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "gauss": float(gauss),
+    }
+
+
+def _set_numpy_state(state: dict[str, Any]) -> None:
+    keys = state["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, state["pos"], state["has_gauss"], state["gauss"]))

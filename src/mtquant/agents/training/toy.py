@@ -57,9 +57,7 @@ class ToyMarketEnv(EnvBase):
 
     def _make_specs(self) -> None:
         b, n = self.batch_size, self.n
-        market = Composite(
-            {s: Unbounded(shape=(*b, 2)) for s in self.groups}, shape=b
-        )
+        market = Composite({s: Unbounded(shape=(*b, 2)) for s in self.groups}, shape=b)
         self.observation_spec = Composite(
             meta_state=Unbounded(shape=(*b, self.meta_dim)),
             market=market,
@@ -176,7 +174,9 @@ class ToyHierarchicalPolicy(nn.Module):
         self.meta.requires_grad_(meta)
         self.specialists.requires_grad_(specialists)
 
-    def _dists(self, td: TensorDictBase) -> tuple[Dirichlet, Beta, list[CategoricalDist], torch.Tensor]:
+    def _dists(
+        self, td: TensorDictBase
+    ) -> tuple[Dirichlet, Beta, list[CategoricalDist], torch.Tensor]:
         h = self.meta["net"](td["meta_state"])
         conc = nn.functional.softplus(self.meta["conc"](h)) + 1.0
         ab = nn.functional.softplus(self.meta["appetite"](h)) + 1.0
@@ -217,7 +217,10 @@ class ToyHierarchicalPolicy(nn.Module):
     def _log_probs(self, td, alloc_d, app_d, cats) -> TensorDict:  # type: ignore[no-untyped-def]
         direction = td["action", "direction"]
         spec = torch.stack(
-            [c.log_prob(direction[..., self.slices[n]]).sum(-1) for c, n in zip(cats, self.names)],
+            [
+                c.log_prob(direction[..., self.slices[n]]).sum(-1)
+                for c, n in zip(cats, self.names, strict=False)
+            ],
             -1,
         )
         ent_spec = torch.stack([c.entropy().sum(-1) for c in cats], -1)

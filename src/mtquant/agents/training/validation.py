@@ -38,7 +38,9 @@ def equity_curve(rollout: TensorDictBase) -> torch.Tensor:
     return torch.cat([start, after])
 
 
-def run_validation(env: EnvBase, policy: Callable[[TensorDictBase], TensorDictBase], max_steps: int) -> dict[str, float]:
+def run_validation(
+    env: EnvBase, policy: Callable[[TensorDictBase], TensorDictBase], max_steps: int
+) -> dict[str, float]:
     """Run ``policy`` deterministically for one episode of ``env``; return Sharpe and return."""
     with torch.no_grad(), set_exploration_type(ExplorationType.DETERMINISTIC):
         rollout = env.rollout(max_steps, policy, break_when_any_done=True)

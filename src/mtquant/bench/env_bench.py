@@ -1,0 +1,135 @@
+"""Environment throughput in transitions per second (env steps x batch size B).
+
+Three implementations of one step, all driven by a fixed, policy-free action (alternating
+long/short target weights, :func:`~mtquant.bench.risk_bench.bench_book`):
+
+* ``env_steps_per_s``: ``TransformedEnv(MultiInstrumentEnv, PortfolioRiskTransform)`` from
+  :func:`make_env`, stepped with ``env.step_and_maybe_reset`` (the loop a TorchRL collector
+  runs: step, then reset only the finished envs).
+* ``bare_kernel_steps_per_s``: :class:`BareStepper`, the same math without TorchRL —
+  ``enforce_limits`` → ``target_units`` → ``step_kernel`` → rewards → ``observe``, plus the
+  same partial reset of finished accounts — so ``env_vs_bare_ratio`` is the price of the TorchRL
+  API (specs, tensordicts, transforms).
+* ``pandas_env_steps_per_s``: :class:`~mtquant.bench.pandas_env.PandasTradingEnv` at B = 1.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mtquant.agents.environments import make_env
+from mtquant.agents.environments.kernel import KernelParams, KernelState, step_kernel, target_units
+from mtquant.agents.environments.observations import FeatureTape, drawdown, observe
+from mtquant.agents.environments.rewards import meta_reward, specialist_reward
+from mtquant.bench.context import BenchContext
+from mtquant.bench.pandas_env import PandasTradingEnv
+from mtquant.bench.risk_bench import bench_book
+from mtquant.bench.settings import BenchSettings
+from mtquant.bench.timing import time_block
+from mtquant.risk_management.limits import enforce_limits
+
+
+class BareStepper:
+    """B accounts stepped by plain function calls: the env's step math without TorchRL."""
+
+    def __init__(self, ctx: BenchContext, batch: int, seed: int = 0) -> None:
+        cfg = ctx.cfg
+        self.ctx, self.batch = ctx, batch
+        self.tape = FeatureTape.build(ctx.features, ctx.universe, "cpu")
+        self.params = KernelParams.build(
+            ctx.universe,
+            slippage_bps=cfg.env.slippage_bps,
+            cost_multiplier=cfg.env.cost_multiplier,
+            stop_out_level=cfg.risk.stop_out_level,
+            rebalance_band=cfg.env.rebalance_band,
+            metrics_window=cfg.env.metrics_window,
+        )
+        self.limits = ctx.limits.to("cpu", torch.float32)  # the transform works in the action dtype
+        self.first = max(ctx.train_split[0], ctx.features.valid_from)
+        self.last_start = ctx.train_split[1] - 2
+        self.gen = torch.Generator().manual_seed(seed)
+        self.state, self.end = self._fresh()
+        self.obs = observe(self.state, self.tape)
+
+    def _fresh(self) -> tuple[KernelState, torch.Tensor]:
+        start = torch.randint(self.first, self.last_start + 1, (self.batch,), generator=self.gen)
+        n, s = self.ctx.universe.n, len(self.ctx.universe.specialists)
+        state = KernelState.initial(start, n, s, self.ctx.cfg.env.initial_equity)
+        end = torch.clamp(start + self.ctx.cfg.env.episode_length, max=self.ctx.train_split[1] - 1)
+        return state, end
+
+    def step(self, weights: torch.Tensor) -> torch.Tensor:
+        """One step toward ``weights [B, N]`` (float32, as the policy writes them) -> reward."""
+        st, cov = self.state, self.obs["cov"]
+        executed, _ = enforce_limits(weights, cov, self.limits)  # type: ignore[arg-type]
+        close = self.tape.prices.close[st.t]
+        target = target_units(executed, st.equity, close, self.params.usd_base)
+        new, bd = step_kernel(st, target, self.tape.prices, self.params)
+        r_meta = meta_reward(
+            st.equity, new.equity, drawdown(st), drawdown(new), None, self.ctx.cfg.env
+        )
+        r_spec = specialist_reward(bd.specialist_return, self.ctx.cfg.env)
+        reward = torch.cat([r_meta[:, None], r_spec], dim=1).float()
+        done = bd.margin_call | (new.t >= self.end)
+        if bool(done.any()):
+            fresh, end = self._fresh()
+            new, self.end = new.where(done, fresh), torch.where(done, end, self.end)
+        self.state = new
+        self.obs = observe(new, self.tape)
+        return reward
+
+
+def measure_env(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+    """Transitions / s through the TorchRL API, per batch size (module doc)."""
+    out: dict[str, float] = {}
+    for b in s.batch_sizes:
+        env = make_env(
+            ctx.cfg, ctx.features, ctx.train_split, batch_size=b, device="cpu", seed=ctx.cfg.seed
+        )
+        action = bench_book(ctx.universe.n, b).float()
+        state = {"td": env.reset()}
+
+        def run(env=env, action=action, state=state) -> None:  # type: ignore[no-untyped-def]
+            td = state["td"]
+            for _ in range(s.env_steps):
+                td.set("target_weights", action)
+                _, td = env.step_and_maybe_reset(td)
+            state["td"] = td
+
+        out[str(b)] = time_block(run, s.repeats, s.warmup).rate(b * s.env_steps)
+    return out
+
+
+def measure_bare(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+    """Transitions / s of :class:`BareStepper`, per batch size."""
+    out: dict[str, float] = {}
+    for b in s.batch_sizes:
+        stepper = BareStepper(ctx, b, seed=ctx.cfg.seed)
+        action = bench_book(ctx.universe.n, b).float()
+
+        def run(stepper: BareStepper = stepper, action: torch.Tensor = action) -> None:
+            for _ in range(s.env_steps):
+                stepper.step(action)
+
+        out[str(b)] = time_block(run, s.repeats, s.warmup).rate(b * s.env_steps)
+    return out
+
+
+def measure_pandas(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+    """Transitions / s of the reference pandas env (B = 1, risk check on)."""
+    env = PandasTradingEnv(
+        ctx.features,
+        ctx.universe,
+        ctx.cfg.env,
+        ctx.cfg.risk,
+        ctx.train_split,
+        limits=ctx.limits,
+        seed=ctx.cfg.seed,
+    )
+    action = bench_book(ctx.universe.n).numpy()
+
+    def run() -> None:
+        for _ in range(s.pandas_steps):
+            env.step(action)
+
+    return {"1": time_block(run, s.repeats, s.warmup).rate(s.pandas_steps)}
