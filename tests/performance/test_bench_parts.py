@@ -4,6 +4,7 @@ keep the environment's semantics, settings refuse bad knobs, bench.json checks a
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,13 +23,15 @@ from mtquant.agents.environments.kernel import (
 from mtquant.agents.environments.observations import FeatureTape, observe
 from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.bench.context import BenchContext
-from mtquant.bench.env_bench import BareStepper
+from mtquant.bench.env_bench import BareStepper, measure_bare, measure_env, measure_pandas
+from mtquant.bench.latency import decision_latencies
 from mtquant.bench.machine import cpu_model
 from mtquant.bench.pandas_env import PandasTradingEnv
 from mtquant.bench.report import check_complete, format_table, missing_entries, write_json_atomic
-from mtquant.bench.risk_bench import bench_book
+from mtquant.bench.risk_bench import bench_book, measure_var_batch_us, measure_var_us
 from mtquant.bench.settings import QUICK, bench_settings
 from mtquant.bench.timing import latency_percentiles, time_block
+from mtquant.bench.training_bench import phase_config, rss_command
 from mtquant.config import compose_config, to_object
 from mtquant.errors import ConfigError, DataError
 from mtquant.instruments import InstrumentUniverse
@@ -184,3 +187,53 @@ def test_cpu_model_reads_the_model_name_line(tmp_path: Path) -> None:
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: Test CPU @ 3GHz\nflags\t: sse\n")
     assert cpu_model(info) == "Test CPU @ 3GHz"
+
+
+def test_measurements_on_a_small_market_give_positive_figures_for_every_size() -> None:
+    ctx = small_context()
+    s = bench_settings(
+        {
+            "quick": True,
+            "repeats": 1,
+            "warmup": 0,
+            "env_steps": 3,
+            "var_calls": 2,
+            "pandas_steps": 3,
+            "batch_sizes": [1, 8],
+            "var_batch_sizes": [16],
+        }
+    )
+    figures = {
+        "env": measure_env(ctx, s),
+        "bare": measure_bare(ctx, s),
+        "pandas": measure_pandas(ctx, s),
+        "var": measure_var_us(ctx, s),
+        "var_torch": measure_var_us(ctx, replace(s, var_backend="torch")),
+        "var_batch": measure_var_batch_us(ctx, s),
+    }
+    assert set(figures["env"]) == set(figures["bare"]) == {"1", "8"}
+    assert set(figures["var"]) == {"parametric", "historical", "monte_carlo"}
+    assert set(figures["var_batch"]) == {"16"} and set(figures["pandas"]) == {"1"}
+    assert all(v > 0 for fig in figures.values() for v in fig.values())
+
+
+def test_decision_latencies_time_each_step_after_the_warm_up() -> None:
+    samples = decision_latencies(small_context(), decisions=6, warmup=2)
+    assert len(samples) == 6 and all(x > 0 for x in samples)
+
+
+def test_ppo_phase_config_sets_whole_rollouts_and_one_final_validation() -> None:
+    s = bench_settings({"ppo_frames_per_batch": 100, "ppo_epochs": 2})
+    cfg = phase_config(CFG, "phase2", 3, s)
+    n_envs = CFG.hardware.n_envs  # 100 frames round down to whole steps of n_envs accounts
+    assert cfg.training.phase2.timesteps == 3 * (100 // n_envs) * n_envs
+    assert cfg.training.phases == ["phase2"] and cfg.training.ppo.n_epochs == 2
+    assert cfg.training.val_check_interval == 4 and CFG.training.phases != ["phase2"]
+
+
+def test_rss_command_caps_every_phase_of_the_default_training(tmp_path: Path) -> None:
+    cmd = rss_command(CFG, bench_settings({}), tmp_path)
+    assert "training=default" in cmd and f"hydra.run.dir={tmp_path}" in cmd
+    assert [c for c in cmd if c.endswith(".timesteps=4096")] == [
+        f"training.{p}.timesteps=4096" for p in ("phase1", "phase2", "phase3")
+    ]

@@ -39,8 +39,8 @@ def pandas_ratios(env: dict[str, float], pandas_b1: float) -> dict[str, float]:
     return {k: v / pandas_b1 for k, v in env.items()}
 
 
-def missing_entries(result: dict[str, Any]) -> list[str]:
-    """Required entries that are absent or not positive finite numbers ("key.sub" names)."""
+def missing_entries(result: dict[str, Any], skip: tuple[str, ...] = ()) -> list[str]:
+    """Required entries (but ``skip``) absent or not positive finite numbers ("key.sub" names)."""
 
     def bad(x: Any) -> bool:
         return (
@@ -49,6 +49,8 @@ def missing_entries(result: dict[str, Any]) -> list[str]:
 
     out = []
     for key, subs in REQUIRED.items():
+        if key in skip:
+            continue
         value = result.get(key)
         if subs is None:
             if bad(value):
@@ -66,9 +68,9 @@ def missing_entries(result: dict[str, Any]) -> list[str]:
     return out
 
 
-def check_complete(result: dict[str, Any]) -> None:
-    """Raise :class:`DataError` naming every missing or non-positive entry."""
-    missing = missing_entries(result)
+def check_complete(result: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
+    """Raise :class:`DataError` naming every missing or non-positive entry (but ``skip``)."""
+    missing = missing_entries(result, skip)
     if missing:
         raise DataError(f"bench.json: missing or non-positive entries {missing}")
 

@@ -42,7 +42,7 @@ class BenchSettings:
     ppo_epochs: int | None = None  # None: the training config's ppo.n_epochs
     schedule: dict[str, int] = field(default_factory=lambda: dict(PLAN_SCHEDULE))
     rss: bool = True  # measure peak_rss_mb with a training subprocess
-    rss_frames: int = 8192  # timesteps per phase of the capped training=default run
+    rss_frames: int = 4096  # timesteps per phase of the capped run (one default rollout)
     rss_overrides: list[str] = field(
         default_factory=lambda: ["training=default", "logger=none", "training.progress_bar=false"]
     )
