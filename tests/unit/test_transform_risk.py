@@ -84,9 +84,13 @@ def test_base_env_receives_compliant_weights_and_policy_action_is_kept() -> None
         lambda w: PROPOSED.clone(), in_keys=["weights"], out_keys=["target_weights"]
     )
     td = env.rollout(2, policy=policy)
-    expected, diag = enforce_limits(PROPOSED, _cov(), _limits().to("cpu", torch.float32))
+    # limits are enforced in float64; the base env receives the book in its action dtype
+    expected, diag = enforce_limits(
+        PROPOSED.double(), _cov().double(), _limits().to("cpu", torch.float64)
+    )
     for received in env.base_env.received:
-        torch.testing.assert_close(received, expected)
+        assert received.dtype == PROPOSED.dtype
+        torch.testing.assert_close(received, expected.to(PROPOSED.dtype))
     # the rollout keeps the policy's own sample (its log-prob is untouched)
     torch.testing.assert_close(td["target_weights"][:, 0], PROPOSED)
     risk = td["next", "risk"][:, 0]
@@ -98,7 +102,8 @@ def test_base_env_receives_compliant_weights_and_policy_action_is_kept() -> None
     # book 0 drops its correlated leg, book 1 is clipped by sector, book 2 is compliant
     assert expected[0, 0].item() == 0.0
     assert risk["binding"][2].item() == 0 and torch.equal(expected[2], PROPOSED[2])
-    assert (risk["executed_var"] <= 0.02 * (1 + 1e-6)).all()
+    assert risk["executed_var"].dtype == torch.float64
+    assert (risk["executed_var"] <= 0.02 * (1 + 1e-9)).all()
     assert (risk["correlation_exposure"] <= 0.7 + 1e-6).all()
 
 

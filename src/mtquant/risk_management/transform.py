@@ -65,12 +65,15 @@ class PortfolioRiskTransform(Transform):
             raise KeyError(f"PortfolioRiskTransform needs {missing!r} in the step tensordict")
         n = w.shape[-1]
         batch = w.shape[:-1]
+        # limits are enforced in float64 so that the reported VaR holds the limit to 1e-9 (float32
+        # rounding is ~1e-7); the base env receives the book in its action dtype
+        w64 = w.reshape(-1, n).to(torch.float64)
         executed, diag = enforce_limits(
-            w.reshape(-1, n), cov.to(w.dtype).reshape(-1, n, n), self._limits_for(w)
+            w64, cov.to(torch.float64).reshape(-1, n, n), self._limits_for(w64)
         )
         executed = executed.reshape(w.shape)
-        tensordict.set(self.weights_key, executed)
-        self._pending = self._risk_td(diag, executed, batch, cov.dtype)
+        tensordict.set(self.weights_key, executed.to(w.dtype))
+        self._pending = self._risk_td(diag, executed, batch, torch.float64)
         return tensordict
 
     @staticmethod
@@ -104,7 +107,7 @@ class PortfolioRiskTransform(Transform):
     ) -> TensorDictBase:
         cov = tensordict_reset.get(self.cov_key)
         batch, n = cov.shape[:-2], cov.shape[-1]
-        z = torch.zeros(batch, dtype=cov.dtype, device=cov.device)
+        z = torch.zeros(batch, dtype=torch.float64, device=cov.device)
         zi = torch.zeros(batch, dtype=torch.int64, device=cov.device)
         risk = TensorDict(
             {
@@ -114,7 +117,7 @@ class PortfolioRiskTransform(Transform):
                 "correlation_exposure": z.clone(),
                 "binding": zi,
                 "binding_flags": zi.clone(),
-                "executed_weights": torch.zeros((*batch, n), dtype=cov.dtype, device=cov.device),
+                "executed_weights": torch.zeros((*batch, n), dtype=z.dtype, device=cov.device),
             },
             batch_size=batch,
             device=cov.device,
@@ -125,7 +128,7 @@ class PortfolioRiskTransform(Transform):
     def transform_observation_spec(self, observation_spec: Composite) -> Composite:
         cov_spec = observation_spec[self.cov_key]
         batch, n = observation_spec.shape, cov_spec.shape[-1]
-        dtype, device = cov_spec.dtype, cov_spec.device
+        dtype, device = torch.float64, cov_spec.device
         n_layers = len(BINDING_NAMES) - 1
         specs = {k: Unbounded(shape=batch, dtype=dtype, device=device) for k in _FLOAT_KEYS}
         specs["scale"] = Bounded(0.0, 1.0, shape=batch, dtype=dtype, device=device)
