@@ -23,6 +23,7 @@ myst_heading_anchors = 3
 exclude_patterns = ["_build"]
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
 autodoc_typehints = "description"
+autodoc_inherit_docstrings = False  # Lightning/TorchRL base docstrings are not ours to build
 autodoc_mock_imports: list[str] = []
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True

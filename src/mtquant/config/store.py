@@ -89,7 +89,7 @@ def refuse_unknown_keys(cfg: DictConfig, path: str = "") -> None:
         known = {f.name for f in fields(schema)}
         for key in cfg:
             if key not in known:
-                where = f"{path}{key}"
+                where = f"{path}{key!s}"
                 raise ConfigError(
                     f"config {where}: unknown key; {path.rstrip('.') or 'the root'} accepts "
                     f"{sorted(known)}"
@@ -97,7 +97,7 @@ def refuse_unknown_keys(cfg: DictConfig, path: str = "") -> None:
     for key in cfg:
         child = cfg._get_node(key)
         if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
-            refuse_unknown_keys(child, f"{path}{key}.")
+            refuse_unknown_keys(child, f"{path}{key!s}.")
 
 
 def validate_tree(node: Any) -> None:

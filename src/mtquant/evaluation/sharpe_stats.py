@@ -107,7 +107,8 @@ def _annualised_sharpes(samples: NDArray[np.float64], periods: int) -> NDArray[n
     flat = np.ptp(samples, axis=1) == 0.0
     safe = np.where(flat, 1.0, std)
     out = np.where(flat, np.where(mean == 0.0, 0.0, np.nan), mean / safe)
-    return out * np.sqrt(periods)
+    annualised: NDArray[np.float64] = np.asarray(out * np.sqrt(periods), dtype=np.float64)
+    return annualised
 
 
 def _percentile_interval(values: NDArray[np.float64], alpha: float) -> tuple[float, float] | None:

@@ -115,7 +115,7 @@ class CorrelationTracker:
         inv = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
         corr = np.clip(cov * np.outer(inv, inv), -1.0, 1.0)
         np.fill_diagonal(corr, 1.0)
-        return corr
+        return np.asarray(corr, dtype=np.float64)
 
     def average_correlation(self) -> float:
         """Mean of the pairwise correlations (upper triangle, diagonal excluded)."""

@@ -36,7 +36,7 @@ Conventions (every function in this module):
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import torch
@@ -134,7 +134,7 @@ def check_covariance(cov: np.ndarray | torch.Tensor, name: str = "cov", tol: flo
 # ---------------------------------------------------------------------------- helpers
 def _portfolio_returns(returns: Array, weights: Array) -> Array:
     """``[T]`` for ``[N]`` weights, ``[T, B]`` for ``[B, N]`` weights."""
-    return returns @ weights.T if weights.ndim == 2 else returns @ weights  # type: ignore[return-value]
+    return cast(Array, returns @ weights.T if weights.ndim == 2 else returns @ weights)
 
 
 def _out(x: Array, batched: bool) -> Array | float:
@@ -146,13 +146,13 @@ def _out(x: Array, batched: bool) -> Array | float:
 def _std(p: Array) -> Array:
     """ddof=1 standard deviation along axis 0."""
     pc = p - p.mean(0)
-    return ((pc * pc).sum(0) / (p.shape[0] - 1)) ** 0.5
+    return cast(Array, ((pc * pc).sum(0) / (p.shape[0] - 1)) ** 0.5)
 
 
 def _quantile(p: Array, q: float) -> Array:
     if isinstance(p, torch.Tensor):
         return torch.quantile(p, q, dim=0, interpolation="linear")
-    return np.quantile(p, q, axis=0, method="linear")
+    return cast(Array, np.quantile(p, q, axis=0, method="linear"))
 
 
 def _tail_mean(p: Array, q: Array) -> Array:
@@ -162,7 +162,7 @@ def _tail_mean(p: Array, q: Array) -> Array:
         m = ((p <= q) | (p == p.amin(0))).to(p.dtype)
     else:
         m = ((p <= q) | (p == p.min(0))).astype(p.dtype)
-    return (p * m).sum(0) / m.sum(0)
+    return cast(Array, (p * m).sum(0) / m.sum(0))
 
 
 def _covariance(returns: Array) -> tuple[Array, Array]:
