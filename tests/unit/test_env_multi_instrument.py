@@ -11,7 +11,7 @@ from mtquant.agents.environments.kernel import KernelState, step_kernel, target_
 from mtquant.agents.environments.multi_instrument_env import MultiInstrumentEnv
 from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.config import RunConfig, compose_config, to_object
-from mtquant.errors import DataError
+from mtquant.errors import ConfigError, DataError
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import PortfolioStateLayout
 from mtquant.instruments import InstrumentUniverse
@@ -175,3 +175,63 @@ def test_bad_split_is_rejected_with_the_rows(cfg, universe, features) -> None:
 def test_state_initial_is_flat(universe) -> None:
     s = KernelState.initial(torch.tensor([5, 6]), universe.n, 3, 1000.0)
     assert s.units.shape == (2, 8) and (s.equity == 1000.0).all() and s.t.tolist() == [5, 6]
+
+
+def test_start_pool_restricts_random_starts_and_none_restores_the_split(
+    cfg, universe, features
+) -> None:
+    env = make(cfg, universe, features, batch_size=256, seed=0)
+    env.set_start_pool(torch.tensor([120, 150]))
+    rows = env.reset()["info", "date_index"]
+    assert set(rows.tolist()) == {120, 150}
+    env.set_start_pool(None)
+    assert env.start_pool is None
+    assert len(set(env.reset()["info", "date_index"].tolist())) > 2
+
+
+def test_start_pool_draws_are_fixed_by_the_env_seed(cfg, universe, features) -> None:
+    def starts(seed: int) -> list[int]:
+        env = make(cfg, universe, features, batch_size=16, seed=seed)
+        env.set_start_pool(torch.arange(100, 140))
+        return env.reset()["info", "date_index"].tolist()
+
+    assert starts(3) == starts(3) and starts(3) != starts(4)
+
+
+def test_fixed_start_rows_win_over_the_start_pool(cfg, universe, features) -> None:
+    env = make(cfg, universe, features, seed=0, start_rows=[100, 101, 102, 103])
+    env.set_start_pool(torch.tensor([150]))
+    assert env.reset()["info", "date_index"].tolist() == [100, 101, 102, 103]
+
+
+def test_start_pool_rejects_rows_outside_the_start_range(cfg, universe, features) -> None:
+    env = make(cfg, universe, features, split=(0, 200), seed=0)
+    with pytest.raises(DataError, match="row 199 outside the start range"):
+        env.set_start_pool(torch.tensor([120, 199]))  # last start is 198
+    with pytest.raises(DataError, match="non-empty integer"):
+        env.set_start_pool(torch.tensor([], dtype=torch.long))
+    with pytest.raises(DataError, match="non-empty integer"):
+        env.set_start_pool(torch.tensor([120.0]))
+
+
+def test_cost_multiplier_hook_scales_the_next_fill_costs(cfg, universe, features) -> None:
+    def spread_paid(multiplier: float | None) -> torch.Tensor:
+        env = make(cfg, universe, features, seed=0, start_rows=[100] * 4)
+        if multiplier is not None:
+            env.set_cost_multiplier(multiplier)
+        td = env.reset()
+        td["target_weights"] = torch.full((4, 8), 0.1)
+        return env.step(td)["next", "info", "spread_cost"]
+
+    base = spread_paid(None)
+    assert base.abs().sum() > 0
+    torch.testing.assert_close(spread_paid(2.5 * cfg.env.cost_multiplier), 2.5 * base)
+    assert spread_paid(0.0).abs().sum().item() == 0.0
+
+
+def test_cost_multiplier_hook_rejects_negative_or_nan(cfg, universe, features) -> None:
+    env = make(cfg, universe, features, seed=0)
+    for bad in (-0.5, float("nan")):
+        with pytest.raises(ConfigError, match="set_cost_multiplier"):
+            env.set_cost_multiplier(bad)
+    assert env.cost_multiplier == cfg.env.cost_multiplier

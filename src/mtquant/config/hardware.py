@@ -27,4 +27,11 @@ class HardwareConfig:
             self.collector_workers,
             ">= 0",
         )
+        if self.collector_workers > 0:
+            require(
+                self.n_envs % self.collector_workers == 0,
+                "hardware.n_envs",
+                self.n_envs,
+                f"a multiple of hardware.collector_workers={self.collector_workers}",
+            )
         require(self.torch_threads >= 1, "hardware.torch_threads", self.torch_threads, ">= 1")

@@ -6,8 +6,9 @@ call). Observations come from :func:`~mtquant.agents.environments.observations.o
 from :mod:`~mtquant.agents.environments.rewards`.
 
 Episodes start at rows drawn uniformly (a seeded ``torch.Generator``) from
-``[max(split.start, features.valid_from), split.stop - 2]`` — or at fixed ``start_rows`` for
-deterministic evaluation — and are truncated after ``episode_length`` steps or when the next fill
+``[max(split.start, features.valid_from), split.stop - 2]`` — or from a narrower pool set with
+:meth:`MultiInstrumentEnv.set_start_pool` (the training curriculum's calm days), or at fixed
+``start_rows`` for deterministic evaluation — and are truncated after ``episode_length`` steps or when the next fill
 would need row ``split.stop`` (the last step reads ``fill_price`` / ``close`` at a row
 ``< split.stop``). ``terminated`` is set by a margin call. Partial resets (``"_reset"``) restart only
 the flagged accounts, as TorchRL collectors expect.
@@ -16,11 +17,16 @@ Per-step records under ``"info"`` (next tensordict): ``equity [B]``, ``pnl``, ``
 ``commission``, ``slippage``, ``swap``, ``costs`` (their sum) ``[B, N]`` in USD, ``turnover [B]``
 (traded notional / equity before the step), ``date_index [B]`` (row of the close the new state is
 marked at) and ``margin_call [B]``.
+
+Public hooks for training schedules (both take effect at the next reset / step):
+:meth:`~MultiInstrumentEnv.set_start_pool` and :meth:`~MultiInstrumentEnv.set_cost_multiplier`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -82,6 +88,7 @@ class MultiInstrumentEnv(EnvBase):
                 f"rows to trade (first start row {self.first_row}, last {self.last_start})"
             )
         self._start_rows = self._parse_start_rows(start_rows, batch_size)
+        self._start_pool: torch.Tensor | None = None  # [P] rows random starts are drawn from
         n, s = universe.n, len(universe.specialists)
         self._state = KernelState.initial(
             torch.full((batch_size,), self.first_row, device=self.device),
@@ -181,6 +188,11 @@ class MultiInstrumentEnv(EnvBase):
     def _draw_start_rows(self) -> torch.Tensor:
         if self._start_rows is not None:
             return self._start_rows
+        if self._start_pool is not None:
+            pick = torch.randint(
+                len(self._start_pool), self.batch_size, generator=self._rng, device=self.device
+            )
+            return self._start_pool[pick]
         return torch.randint(
             self.first_row,
             self.last_start + 1,
@@ -262,6 +274,58 @@ class MultiInstrumentEnv(EnvBase):
     def _observation_td(self, state: KernelState) -> TensorDict:
         obs = observe(state, self.tape)
         return TensorDict(obs, batch_size=self.batch_size, device=self.device)
+
+    # ------------------------------------------------------------------ schedule hooks
+    def set_start_pool(self, rows: torch.Tensor | Sequence[int] | None) -> None:
+        """Draw random episode starts uniformly from ``rows`` (``None`` = the whole split).
+
+        ``rows`` are feature rows in ``[first_row, last_start]`` (the same range as the default
+        draw); the draw uses the env's seeded generator, so ``set_seed`` still fixes the starts.
+        Takes effect at the next reset; fixed ``start_rows`` given at construction win over it.
+        Raises ``DataError`` for an empty pool or a row outside the range.
+        """
+        if rows is None:
+            self._start_pool = None
+            return
+        pool = torch.as_tensor(rows, device=self.device).reshape(-1)
+        if pool.numel() == 0 or pool.dtype == torch.bool or pool.is_floating_point():
+            raise DataError(
+                f"MultiInstrumentEnv.set_start_pool: expected a non-empty integer tensor of rows, "
+                f"got dtype {pool.dtype} with {pool.numel()} values"
+            )
+        pool = pool.long()
+        bad = (pool < self.first_row) | (pool > self.last_start)
+        if bool(bad.any()):
+            row = int(pool[bad][0])
+            raise DataError(
+                f"MultiInstrumentEnv.set_start_pool: row {row} outside the start range "
+                f"[{self.first_row}, {self.last_start}] of split {self.split}"
+            )
+        self._start_pool = pool
+
+    @property
+    def start_pool(self) -> torch.Tensor | None:
+        """Rows random episode starts are drawn from (``None`` = the whole split)."""
+        return self._start_pool
+
+    def set_cost_multiplier(self, x: float) -> None:
+        """Scale every trading cost (spread, commission, slippage, swap) by ``x`` from the next step.
+
+        ``x`` replaces the kernel's ``cost_multiplier`` (it is not compounded with the previous
+        value; the config's ``env.cost_multiplier`` is the value at construction). Raises
+        ``ConfigError`` unless ``x`` is a finite number >= 0.
+        """
+        value = float(x)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(
+                f"MultiInstrumentEnv.set_cost_multiplier: expected a finite value >= 0, got {x!r}"
+            )
+        self.params = replace(self.params, cost_multiplier=value)
+
+    @property
+    def cost_multiplier(self) -> float:
+        """The multiplier currently applied to every trading cost."""
+        return float(self.params.cost_multiplier)
 
     # ------------------------------------------------------------------ accessors
     @property

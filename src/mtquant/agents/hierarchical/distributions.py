@@ -10,11 +10,19 @@ component hits the floor the mean is shifted by at most ``0.01 / kappa``. Action
 into ``[ACTION_EPS, 1 - ACTION_EPS]`` (the allocation renormalised onto the simplex) before
 ``log_prob`` so that a sample that underflowed to 0 or 1 gives a finite log-probability.
 Sampling uses torch's global RNG (seeded by the trainer).
+
+Speed: the policy calls this once per env step, so ``log_prob`` and ``entropy`` are the closed
+forms (:func:`dirichlet_log_prob`, :func:`dirichlet_entropy`: the same operations, in the same
+order, as ``torch.distributions.Dirichlet``, with the Beta as the 2-component Dirichlet over
+``(x, 1 - x)`` exactly as ``torch.distributions.Beta`` computes it) without argument
+validation; the ``torch.distributions`` objects (``.dirichlet``, ``.beta``) are built on first
+use (sampling, inspection).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch.distributions import Beta, Dirichlet
@@ -29,6 +37,27 @@ def clamp_simplex(allocation: torch.Tensor, eps: float = ACTION_EPS) -> torch.Te
     return clamped / clamped.sum(-1, keepdim=True)
 
 
+def dirichlet_log_prob(concentration: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """``Dirichlet(concentration).log_prob(value)`` ``[..]`` (torch's formula, no validation)."""
+    return (
+        torch.xlogy(concentration - 1.0, value).sum(-1)
+        + torch.lgamma(concentration.sum(-1))
+        - torch.lgamma(concentration).sum(-1)
+    )
+
+
+def dirichlet_entropy(concentration: torch.Tensor) -> torch.Tensor:
+    """``Dirichlet(concentration).entropy()`` ``[..]`` (torch's formula)."""
+    k = concentration.size(-1)
+    a0 = concentration.sum(-1)
+    return (
+        torch.lgamma(concentration).sum(-1)
+        - torch.lgamma(a0)
+        - (k - a0) * torch.digamma(a0)
+        - ((concentration - 1.0) * torch.digamma(concentration)).sum(-1)
+    )
+
+
 @dataclass
 class MetaActionDistribution:
     """Joint distribution of ``(allocation [B, S], appetite [B, 1])``; the two are independent."""
@@ -40,12 +69,28 @@ class MetaActionDistribution:
 
     def __post_init__(self) -> None:
         conc = (self.allocation_mean * self.allocation_concentration).clamp_min(CONCENTRATION_FLOOR)
-        self.dirichlet = Dirichlet(conc)
+        self.allocation_alpha = conc  # [B, S] Dirichlet concentration
         m = self.appetite_mean.squeeze(-1)
         kb = self.appetite_concentration
-        self.beta = Beta(
-            (m * kb).clamp_min(CONCENTRATION_FLOOR), ((1.0 - m) * kb).clamp_min(CONCENTRATION_FLOOR)
+        # [B, 2] Beta (alpha, beta) = the 2-component Dirichlet torch's Beta is built on
+        self.appetite_alpha_beta = torch.stack(
+            [
+                (m * kb).clamp_min(CONCENTRATION_FLOOR),
+                ((1.0 - m) * kb).clamp_min(CONCENTRATION_FLOOR),
+            ],
+            -1,
         )
+
+    @cached_property
+    def dirichlet(self) -> Dirichlet:
+        """The allocation's ``torch.distributions.Dirichlet``."""
+        return Dirichlet(self.allocation_alpha, validate_args=False)
+
+    @cached_property
+    def beta(self) -> Beta:
+        """The appetite's ``torch.distributions.Beta``."""
+        ab = self.appetite_alpha_beta
+        return Beta(ab[..., 0], ab[..., 1], validate_args=False)
 
     @property
     def mean(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,8 +108,13 @@ class MetaActionDistribution:
         """Joint log-density ``[B]`` of stored actions (clamped away from the boundary first)."""
         a = clamp_simplex(allocation)
         r = appetite.squeeze(-1).clamp(ACTION_EPS, 1.0 - ACTION_EPS)
-        return self.dirichlet.log_prob(a) + self.beta.log_prob(r)
+        heads_tails = torch.stack([r, 1.0 - r], -1)
+        return dirichlet_log_prob(self.allocation_alpha, a) + dirichlet_log_prob(
+            self.appetite_alpha_beta, heads_tails
+        )
 
     def entropy(self) -> torch.Tensor:
         """Differential entropy ``[B]`` of the joint (sum of the two)."""
-        return self.dirichlet.entropy() + self.beta.entropy()
+        return dirichlet_entropy(self.allocation_alpha) + dirichlet_entropy(
+            self.appetite_alpha_beta
+        )

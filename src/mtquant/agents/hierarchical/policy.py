@@ -41,7 +41,6 @@ from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import InteractionType, TensorDictModuleBase, TensorDictSequential
 from tensordict.nn.probabilistic import interaction_type
 from torch import nn
-from torch.distributions import Categorical
 
 from mtquant.agents.hierarchical.base_specialist import BaseSpecialist
 from mtquant.agents.hierarchical.meta_controller import MetaController
@@ -91,6 +90,17 @@ class HierarchicalPolicy(TensorDictModuleBase):
         index = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
         self.register_buffer("specialist_index", index)  # [N]
         self.fixed_allocation = fixed_allocation
+        # the instrument heads' two Linear layers in axis order (parameters are read afresh at
+        # each pass, so swapped-in parameters, e.g. from a TorchRL weight sync, are used)
+        heads = [
+            cast(nn.Sequential, sp.instrument_heads[sym])
+            for sp in specialists.values()
+            for sym in sp.instruments
+        ]
+        self._head_linears = [cast(nn.Linear, h[k]) for h in heads for k in (0, 3)]
+        self._same_heads = len({tuple(p.shape for p in h.parameters()) for h in heads}) == 1
+        self._head_dropout = max(float(cast(nn.Dropout, h[2]).p) for h in heads)
+        self._head_cache: tuple[tuple[tuple[int, int], ...], tuple[torch.Tensor, ...]] | None = None
         self.in_keys = ["meta_state", *[("market", n) for n in self.names], "instrument_obs"]
         self.out_keys = list(OUT_KEYS)
 
@@ -122,10 +132,28 @@ class HierarchicalPolicy(TensorDictModuleBase):
 
         Returns a new tensordict with every key of the table except the actions themselves.
         """
-        out = self._run(tensordict, deterministic=True, stored=True)
-        for key in ACTION_KEYS:
-            del out[key]
-        return out
+        return self._run(tensordict, deterministic=True, stored=True)
+
+    def values(self, tensordict: TensorDictBase) -> torch.Tensor:
+        """State values ``[*, 1+S]`` of the deterministic policy (the GAE bootstrap).
+
+        Equal to ``forward(td, deterministic=True)["value"]`` -- the specialists' values read the
+        mean allocation -- without the instrument heads, sampling, log-probs or entropies.
+        """
+        state = tensordict.get("meta_state")
+        lead = state.shape[:-1]
+        state = state.reshape(-1, state.shape[-1])
+        b, n_spec = state.shape[0], len(self.names)
+        allocation, _, meta_value = self.meta(state)
+        if self.fixed_allocation:
+            allocation = state.new_full((b, n_spec), 1.0 / n_spec)
+        values = [meta_value]
+        for s, name in enumerate(self.names):
+            sp = self.specialist(name)
+            enc = sp.encoder(tensordict.get(("market", name)).reshape(b, -1))
+            alloc = allocation[:, s : s + 1].to(enc.dtype)
+            values.append(sp.value_head(torch.cat([enc, alloc], -1)))
+        return torch.cat(values, -1).reshape(*lead, 1 + n_spec)
 
     def with_sizing(
         self, target_vol: float, max_weight: float = float("inf")
@@ -136,6 +164,68 @@ class HierarchicalPolicy(TensorDictModuleBase):
         )
 
     # ------------------------------------------------------------------ core
+    def _fusable(self) -> bool:
+        """All instrument heads have one shape and no head dropout is active (then fuse them)."""
+        if not self._same_heads:
+            return False
+        return self._head_dropout == 0.0 or not any(sp.training for sp in self.specialists.values())
+
+    def _head_weights(self) -> tuple[torch.Tensor, ...]:
+        """The N instrument heads stacked in axis order: ``w1 [N,H,in], b1 [N,H], w2 [N,3,H], b2 [N,3]``.
+
+        Rebuilt on every call under autograd (so gradients reach each head); cached while
+        gradients are off (collection, validation) until a parameter changes (version counter or
+        storage).
+        """
+        params = [p for lin in self._head_linears for p in (lin.weight, lin.bias)]
+        key = None
+        if not torch.is_grad_enabled():
+            key = tuple((p._version, p.data_ptr()) for p in params)
+            if self._head_cache is not None and self._head_cache[0] == key:
+                return self._head_cache[1]
+        stacked = tuple(torch.stack(params[k::4]) for k in range(4))
+        self._head_cache = None if key is None else (key, stacked)
+        return stacked
+
+    def _specialist_logits(
+        self, td: TensorDictBase, obs: torch.Tensor, allocation: torch.Tensor, b: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``[B, N, 3]`` of every instrument head and the specialists' values ``[B, S]``.
+
+        The encoders and value heads run per specialist (their input widths differ); the N
+        instrument heads run as one batched ``einsum`` over the stacked head weights -- the same
+        arithmetic as :meth:`BaseSpecialist.logits`, once for all specialists.
+        """
+        if not self._fusable():
+            parts = [
+                self.specialist(name).logits(
+                    td.get(("market", name)).reshape(b, -1),
+                    obs[:, lo:hi],
+                    allocation[:, s : s + 1],
+                )
+                for s, (name, (lo, hi)) in enumerate(zip(self.names, self.bounds, strict=True))
+            ]
+            return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], -1)
+        encs, values = [], []
+        for s, name in enumerate(self.names):
+            sp = self.specialist(name)
+            enc = sp.encoder(td.get(("market", name)).reshape(b, -1))  # [B, E]
+            alloc = allocation[:, s : s + 1].to(enc.dtype)
+            encs.append(enc)
+            values.append(sp.value_head(torch.cat([enc, alloc], -1)))
+        idx = self.specialist_index
+        enc_i = torch.stack(encs, 1).index_select(1, idx)  # [B, N, E]
+        alloc_i = allocation.to(enc_i.dtype).index_select(1, idx).unsqueeze(-1)  # [B, N, 1]
+        x = torch.cat([enc_i, obs, alloc_i], -1)  # [B, N, E + 50 + 1]
+        w1, b1, w2, b2 = self._head_weights()
+        hidden = torch.relu(torch.einsum("bni,nhi->bnh", x, w1) + b1)
+        logits = torch.einsum("bnh,nkh->bnk", hidden, w2) + b2
+        return logits, torch.cat(values, -1)
+
+    def _per_specialist(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum ``[B, N]`` over each specialist's instruments: ``[B, S]``."""
+        return torch.stack([x[:, lo:hi].sum(-1) for lo, hi in self.bounds], -1)
+
     def _run(self, td: TensorDictBase, deterministic: bool, stored: bool) -> TensorDictBase:
         state = td.get("meta_state")
         lead = state.shape[:-1]
@@ -162,39 +252,37 @@ class HierarchicalPolicy(TensorDictModuleBase):
             logp_meta = dist.log_prob(allocation, appetite)
             ent_meta = dist.entropy()
 
-        stored_dir = td.get(("action", "direction")).reshape(b, -1) if stored else None
-        directions, logps, ents, values = [], [], [], [meta_value]
-        for s, name in enumerate(self.names):
-            lo, hi = self.bounds[s]
-            logits, value = self.specialist(name).logits(
-                td.get(("market", name)).reshape(b, -1), obs[:, lo:hi], allocation[:, s : s + 1]
-            )
-            cat = Categorical(logits=logits)  # batch [B, n_s]
-            if stored_dir is not None:
-                d = stored_dir[:, lo:hi]
-            elif deterministic:
-                d = logits.argmax(-1)
-            else:
-                d = cat.sample()
-            directions.append(d)
-            logps.append(cat.log_prob(d).sum(-1))
-            ents.append(cat.entropy().sum(-1))
-            values.append(value)
+        logits, spec_values = self._specialist_logits(td, obs, allocation, b)  # [B,N,3], [B,S]
+        # the categorical heads in closed form (torch.distributions.Categorical's arithmetic)
+        log_pmf = logits - logits.logsumexp(-1, keepdim=True)  # [B, N, 3]
+        probs = torch.softmax(log_pmf, -1)
+        if stored:
+            direction = td.get(("action", "direction")).reshape(b, -1).long()
+        elif deterministic:
+            direction = logits.argmax(-1)
+        else:
+            direction = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, True)
+            direction = direction.reshape(b, -1)
+        logp_i = log_pmf.gather(-1, direction.unsqueeze(-1)).squeeze(-1)  # [B, N]
+        min_real = torch.finfo(log_pmf.dtype).min
+        ent_i = -(log_pmf.clamp(min=min_real) * probs).sum(-1)  # [B, N]
+        logp_spec = self._per_specialist(logp_i)  # [B, S]
 
-        logp_spec = torch.stack(logps, -1)  # [B, S]
         out = {
-            ("action", "allocation"): allocation,
-            ("action", "appetite"): appetite,
-            ("action", "direction"): torch.cat(directions, -1).long(),
             ("log_prob", "meta"): logp_meta,
             ("log_prob", "specialists"): logp_spec,
             "sample_log_prob": logp_meta + logp_spec.sum(-1),
-            "value": torch.cat(values, -1),
+            "value": torch.cat([meta_value, spec_values], -1),
             ("entropy", "meta"): ent_meta,
-            ("entropy", "specialists"): torch.stack(ents, -1),
+            ("entropy", "specialists"): self._per_specialist(ent_i),
         }
-        result = TensorDict(out, batch_size=[b])
-        return result.reshape(lead)
+        if not stored:
+            out[("action", "allocation")] = allocation
+            out[("action", "appetite")] = appetite
+            out[("action", "direction")] = direction
+        if len(lead) != 1:
+            out = {k: v.reshape(*lead, *v.shape[1:]) for k, v in out.items()}
+        return TensorDict(out, batch_size=lead)
 
 
 def build_policy(

@@ -15,16 +15,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 from torch.utils.data import DataLoader, IterableDataset
 from torchrl.collectors import BaseCollector, Collector
 
 from mtquant.agents.training.ppo_loss import compute_gae, explained_variance
 from mtquant.risk_management.limits import BINDING_NAMES
 
-# keys the learner needs from a transition (observations for evaluate_actions, stored actions,
-# old log-probs and values); everything under "next" stays behind after GAE
+# without an explicit key list, everything but these stays in the minibatches after GAE
 _DROP = ("next", "collector")
+# what the PPO update reads besides the policy's observation keys (see learner_keys)
+LEARNER_KEYS: tuple[str | tuple[str, ...], ...] = (
+    ("action", "allocation"),
+    ("action", "appetite"),
+    ("action", "direction"),
+    ("log_prob", "meta"),
+    ("log_prob", "specialists"),
+    "value",
+    "advantages",
+    "returns",
+)
+
+
+def learner_keys(policy: Any) -> list[str | tuple[str, ...]]:
+    """Keys a minibatch needs: the policy's ``in_keys`` (for ``evaluate_actions``) + LEARNER_KEYS.
+
+    Gathering only these (not the env's info/risk records, covariances, ...) keeps the per-minibatch
+    copy small.
+    """
+    keys = [k if isinstance(k, str) else tuple(k) for k in policy.in_keys]
+    return list(dict.fromkeys([*keys, *LEARNER_KEYS]))
 
 
 @dataclass
@@ -82,7 +102,10 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
     ``before_rollout(index)`` is called before each collection (curriculum stage switches);
     ``policy`` (if given) is put in eval mode for the collection, whatever Lightning's hooks did.
     Each minibatch holds the observations, actions, stored ``("log_prob", ..)``, ``value`` and
-    the GAE ``advantages`` / ``returns`` ``[M, 1+S]``.
+    the GAE ``advantages`` / ``returns`` ``[M, 1+S]``; ``keys`` (e.g. :func:`learner_keys`)
+    restricts it to those keys (default: every key outside ``"next"``). ``actor`` is the module
+    the collector was built with; a multi-process collector gets its current weights before every
+    rollout (an in-process collector shares the module itself).
     """
 
     def __init__(
@@ -97,8 +120,12 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
         seed: int,
         before_rollout: Callable[[int], None] | None = None,
         policy: torch.nn.Module | None = None,
+        keys: list[str | tuple[str, ...]] | None = None,
+        actor: torch.nn.Module | None = None,
     ) -> None:
         super().__init__()
+        self.keys = keys
+        self.actor = actor  # the collector's policy: its weights go to worker processes
         self.collector = collector
         self.value_fn = value_fn
         self.names = list(names)
@@ -132,8 +159,11 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
             self.before_rollout(index)
         if self.policy is not None:
             self.policy.eval()
-        self.collector.update_policy_weights_()
-        if not self.in_process:  # worker processes: seed their envs from here
+        if self.in_process or self.actor is None:
+            self.collector.update_policy_weights_()
+        else:  # worker processes hold copies: push the learner's weights
+            self.collector.update_policy_weights_(TensorDict.from_module(self.actor))
+        if not self.in_process:  # worker processes: seed their envs and samplers from here
             self._seed_rollout()
         rollout = self.collector.next()  # [B, T]
         with torch.no_grad():
@@ -160,7 +190,8 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
 
     def minibatches(self, rollout: TensorDictBase) -> Iterator[TensorDictBase]:
         """``n_epochs`` passes of shuffled minibatches over the flattened rollout."""
-        flat = rollout.exclude(*_DROP).reshape(-1)
+        kept = rollout.exclude(*_DROP) if self.keys is None else rollout.select(*self.keys)
+        flat = kept.reshape(-1)
         frames = flat.shape[0]
         size = min(self.minibatch_size, frames)
         n_mb = self.n_minibatches(frames)
@@ -181,7 +212,12 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
 
 
 def policy_values(policy: Any) -> Callable[[TensorDictBase], torch.Tensor]:
-    """``td -> value [.., 1+S]`` from the policy's deterministic pass (the GAE bootstrap)."""
+    """``td -> value [.., 1+S]`` from the policy's deterministic pass (the GAE bootstrap).
+
+    Uses the policy's ``values(td)`` when it has one (``HierarchicalPolicy``: the value heads only).
+    """
+    if callable(getattr(policy, "values", None)):
+        return policy.values  # type: ignore[no-any-return]
 
     def values(td: TensorDictBase) -> torch.Tensor:
         value: torch.Tensor = policy(td.select(*policy.in_keys), deterministic=True)["value"]

@@ -9,18 +9,32 @@ sets two things on the training env before each rollout:
   cross-sectional mean of the instruments' daily volatility estimates ``features.vol``) is at
   most that quantile of the training split's market volatility (1.0 = every day).
 
-The env draws uniform start rows from its split; :class:`StartPool` narrows the draw to a set of
-rows by wrapping the env's start-row draw (a documented hook until the env exposes one).
+The curriculum acts through the env's public hooks only: ``set_cost_multiplier(x)`` and
+``set_start_pool(rows | None)`` (:class:`~mtquant.agents.environments.MultiInstrumentEnv`; the toy
+env of :mod:`mtquant.agents.training.toy` has the same two), so any env with them can be driven.
+With a multi-process collector, :class:`WorkerEnvHooks` forwards the same two calls to every
+worker's env through TorchRL's ``map_fn`` (the workers sit idle between rollouts, so a stage
+switched before a rollout is in force for all of it).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from mtquant.config.training import CurriculumStage
+
+
+class CurriculumEnv(Protocol):
+    """What the curriculum needs from an env: its start range and the two schedule hooks."""
+
+    first_row: int
+    last_start: int
+
+    def set_cost_multiplier(self, x: float) -> None: ...
+
+    def set_start_pool(self, rows: torch.Tensor | None) -> None: ...
 
 
 def stage_at(stages: list[CurriculumStage], frames_done: int, total_frames: int) -> int:
@@ -53,26 +67,27 @@ def calm_start_rows(
     return torch.nonzero(mvol <= threshold).squeeze(-1) + first_row
 
 
-class StartPool:
-    """Restricts an env's random episode starts to a pool of rows (``None`` = the whole split).
+class WorkerEnvHooks:
+    """The curriculum hooks of every worker env of a TorchRL multi-process collector.
 
-    Installs itself as the env's ``_draw_start_rows``; a draw picks uniformly from the pool with
-    the env's own seeded generator, so seeding the env still fixes the starts.
+    Each worker's collector holds a ``TransformedEnv`` whose ``base_env`` is the
+    ``MultiInstrumentEnv``; ``map_fn("env.base_env.<hook>", ...)`` runs the hook in every worker.
     """
 
-    def __init__(self, env: Any) -> None:
-        self.env = env
-        self.rows: torch.Tensor | None = None
-        self._draw_all = env._draw_start_rows
-        env._draw_start_rows = self.draw
+    def __init__(self, collector: Any) -> None:
+        self.collector = collector
+        self.n_workers = int(collector.num_workers)
+        self.first_row = int(collector.get_distant_attr("env.base_env.first_row")[0])
+        self.last_start = int(collector.get_distant_attr("env.base_env.last_start")[0])
 
-    def draw(self) -> torch.Tensor:
-        if self.rows is None or self.env._start_rows is not None:
-            return self._draw_all()
-        pick = torch.randint(
-            len(self.rows), self.env.batch_size, generator=self.env._rng, device=self.env.device
-        )
-        return self.rows.to(self.env.device)[pick]
+    def _call(self, hook: str, value: object) -> None:
+        self.collector.map_fn(f"env.base_env.{hook}", [(value,)] * self.n_workers)
+
+    def set_cost_multiplier(self, x: float) -> None:
+        self._call("set_cost_multiplier", float(x))
+
+    def set_start_pool(self, rows: torch.Tensor | None) -> None:
+        self._call("set_start_pool", rows)
 
 
 class Curriculum:
@@ -87,12 +102,12 @@ class Curriculum:
         vol: torch.Tensor,
         base_cost_multiplier: float = 1.0,
     ) -> None:
-        self.base = getattr(env, "base_env", env)
+        self.base: CurriculumEnv = getattr(env, "base_env", env)  # under TransformedEnv
         self.base_cost_multiplier = base_cost_multiplier  # env.cost_multiplier of the config
         self.stages = stages
         self.total_frames = total_frames
         self.frames_per_rollout = frames_per_rollout
-        self.pool = StartPool(self.base)
+        self.cost_multiplier = base_cost_multiplier  # in force now (logged by phase 3)
         self.pools = [
             calm_start_rows(
                 vol, self.base.first_row, self.base.last_start, s.max_volatility_quantile
@@ -106,8 +121,7 @@ class Curriculum:
         if index == self.current:
             return
         stage = self.stages[index]
-        self.base.params = replace(
-            self.base.params, cost_multiplier=self.base_cost_multiplier * stage.cost_multiplier
-        )
-        self.pool.rows = self.pools[index]
+        self.cost_multiplier = self.base_cost_multiplier * stage.cost_multiplier
+        self.base.set_cost_multiplier(self.cost_multiplier)
+        self.base.set_start_pool(self.pools[index])
         self.current = index

@@ -35,11 +35,10 @@ class Phase3JointModule(HierarchicalPPOModule):
         curriculum = self.feed.before_rollout
         stage = getattr(curriculum, "current", None)
         if stage is not None:
-            params = curriculum.base.params  # type: ignore[union-attr]
             self.log_dict(
                 {
                     "curriculum/stage": float(stage),
-                    "curriculum/cost_multiplier": params.cost_multiplier,
+                    "curriculum/cost_multiplier": float(curriculum.cost_multiplier),  # type: ignore[union-attr]
                 },
                 on_step=False,
                 on_epoch=True,

@@ -17,8 +17,12 @@ from typing import Any
 from torchrl.collectors import BaseCollector, Collector, MultiSyncCollector
 from torchrl.envs import EnvBase
 
-from mtquant.agents.training.collector_dataset import RolloutMinibatches, policy_values
-from mtquant.agents.training.curriculum import Curriculum
+from mtquant.agents.training.collector_dataset import (
+    RolloutMinibatches,
+    learner_keys,
+    policy_values,
+)
+from mtquant.agents.training.curriculum import Curriculum, CurriculumEnv, WorkerEnvHooks
 from mtquant.agents.training.phase1_train_specialists import Phase1SpecialistsModule
 from mtquant.agents.training.phase2_train_meta import Phase2MetaModule
 from mtquant.agents.training.phase3_joint_training import Phase3JointModule
@@ -78,9 +82,15 @@ def phase_seed(seed: int, phase: str) -> int:
 
 
 def make_collector(
-    inputs: PhaseInputs, env: EnvBase, actor: Any, frames: int, seed: int
+    inputs: PhaseInputs, env: EnvBase | None, actor: Any, frames: int, seed: int
 ) -> BaseCollector:
-    """Single-process ``Collector`` on ``env``, or ``MultiSyncCollector`` with ``collector_workers``."""
+    """Single-process ``Collector`` on ``env``, or ``MultiSyncCollector`` with ``collector_workers``.
+
+    With ``W = hardware.collector_workers > 0`` each worker process builds its own env of
+    ``n_envs / W`` accounts (``env`` is unused) and collects ``frames / W`` transitions per rollout;
+    the results are concatenated along the env axis, so the learner sees the same ``[n_envs, T]``
+    rollout as in-process. Workers are seeded per rollout (``set_seed``: env and torch RNG).
+    """
     hw = inputs.cfg.hardware
     common = dict(
         frames_per_batch=frames,
@@ -89,6 +99,8 @@ def make_collector(
         trust_policy=True,
     )
     if hw.collector_workers == 0:
+        if env is None:
+            raise ConfigError("make_collector: an in-process collector needs an env")
         return Collector(env, actor, auto_register_policy_transforms=False, **common)
     per_worker = max(1, hw.n_envs // hw.collector_workers)
     make = functools.partial(
@@ -138,36 +150,33 @@ def fit_phase(inputs: PhaseInputs, phase: str) -> dict[str, float]:
         module_cls.fixed_allocation
     )  # before the collector's first reset
 
-    n_envs = sched.n_envs if cfg.hardware.collector_workers == 0 else cfg.hardware.n_envs
-    env = inputs.make_env(
-        cfg,
-        inputs.features,
-        inputs.train_split,
-        batch_size=n_envs,
-        device=cfg.hardware.env_device,
-        seed=seed,
-    )
+    actor = inputs.policy.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
+    env = None
+    if cfg.hardware.collector_workers == 0:
+        env = inputs.make_env(
+            cfg,
+            inputs.features,
+            inputs.train_split,
+            batch_size=sched.n_envs,
+            device=cfg.hardware.env_device,
+            seed=seed,
+        )
+    collector = make_collector(inputs, env, actor, sched.frames, seed)
     curriculum: Curriculum | None = None
     if (
         len(pcfg.curriculum) > 1
         or pcfg.curriculum[0].max_volatility_quantile < 1.0
         or pcfg.curriculum[0].cost_multiplier != 1.0
     ):
-        if cfg.hardware.collector_workers > 0:
-            raise ConfigError(
-                f"config training.{phase}.curriculum: stages need hardware.collector_workers=0 "
-                f"(got {cfg.hardware.collector_workers}); the curriculum sets the env in-process"
-            )
+        hooks: CurriculumEnv = env if env is not None else WorkerEnvHooks(collector)
         curriculum = Curriculum(
-            env,
+            hooks,
             pcfg.curriculum,
             sched.n_rollouts * sched.frames,
             sched.frames,
             inputs.features.vol,
             base_cost_multiplier=cfg.env.cost_multiplier,
         )
-    actor = inputs.policy.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
-    collector = make_collector(inputs, env, actor, sched.frames, seed)
     ppo = cfg.training.ppo
     feed = RolloutMinibatches(
         collector,
@@ -180,6 +189,8 @@ def fit_phase(inputs: PhaseInputs, phase: str) -> dict[str, float]:
         seed,
         before_rollout=curriculum,
         policy=inputs.policy,
+        keys=learner_keys(inputs.policy),
+        actor=actor,
     )
     module = module_cls(
         inputs.policy,

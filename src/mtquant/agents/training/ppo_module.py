@@ -26,6 +26,7 @@ from mtquant.agents.training.ppo_loss import PPOCoefficients, level_mask, ppo_lo
 from mtquant.config.training import PhaseConfig
 
 GROUPS = ("meta", "specialists")
+DIAGNOSTICS = ("loss", "pg_loss", "v_loss", "entropy_loss", "approx_kl", "clipfrac")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ class HierarchicalPPOModule(LightningModule):
         self.max_grad_norm = max_grad_norm
         self.validate_fn = validate_fn
         self.last_val: dict[str, float] = {}
+        # PPO diagnostics summed over the rollout's minibatches (weighted by size), logged once
+        # per rollout: Lightning's per-step self.log costs ~1 ms a call on CPU
+        self._diag_sum: torch.Tensor | None = None
+        self._diag_count = 0
         self._freeze_untrained()
 
     @staticmethod
@@ -129,20 +134,34 @@ class HierarchicalPPOModule(LightningModule):
                     gradient_clip_algorithm="norm",
                 )
                 optimizers[g].step()
-        names = ("loss", "pg_loss", "v_loss", "entropy_loss", "approx_kl", "clipfrac")
-        self.log_dict(
-            {f"train/{k}": out[k].detach() for k in names},
-            on_step=False,
-            on_epoch=True,
-            batch_size=batch.shape[0],
-        )
+        size = int(batch.shape[0])
+        diag = torch.stack([out[k].detach().float() for k in DIAGNOSTICS]) * size
+        self._diag_sum = diag if self._diag_sum is None else self._diag_sum + diag
+        self._diag_count += size
         return out["loss"]
+
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        """A minibatch TensorDict moves in one call (Lightning's generic walk is slow on it)."""
+        if isinstance(batch, TensorDictBase):
+            return batch.to(device)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def _optimizers_list(self) -> list[Any]:
         opts = self.optimizers()
         return list(opts) if isinstance(opts, list | tuple) else [opts]
 
     def on_train_epoch_end(self) -> None:
+        if self._diag_sum is not None and self._diag_count > 0:
+            means = (self._diag_sum / self._diag_count).tolist()
+            self.log_dict(
+                {f"train/{k}": v for k, v in zip(DIAGNOSTICS, means, strict=True)},
+                on_step=False,
+                on_epoch=True,
+                batch_size=1,
+            )
+        self._diag_sum, self._diag_count = None, 0
         stats = {f"rollout/{k}": v for k, v in self.feed.state.stats.items()}
         stats["rollout/frames"] = float(self.feed.state.frames)
         stats["rollout/index"] = float(self.feed.state.rollouts)

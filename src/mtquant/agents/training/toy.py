@@ -42,7 +42,9 @@ class ToyMarketEnv(EnvBase):
         self.meta_dim = meta_dim
         self.episode_length = episode_length
         self.cost_multiplier = 1.0  # scales the per-unit turnover cost (curriculum hook)
-        self.start_rows = torch.arange(0, n_days - episode_length - 1)  # allowed episode starts
+        self.first_row, self.last_start = 0, n_days - episode_length - 2
+        self.all_rows = torch.arange(self.first_row, self.last_start + 1)
+        self.start_rows = self.all_rows  # allowed episode starts (curriculum hook)
         gen = torch.Generator().manual_seed(10_000 + seed)
         z = torch.randn(n_days, self.n, generator=gen)  # the planted predictor, known at t
         noise = torch.randn(n_days, self.n, generator=gen)
@@ -78,6 +80,14 @@ class ToyMarketEnv(EnvBase):
 
     def _set_seed(self, seed: int | None) -> None:
         self._rng.manual_seed(int(seed or 0))
+
+    def set_cost_multiplier(self, x: float) -> None:
+        """Scale the turnover cost from the next step (same hook as ``MultiInstrumentEnv``)."""
+        self.cost_multiplier = float(x)
+
+    def set_start_pool(self, rows: torch.Tensor | None) -> None:
+        """Draw episode starts from ``rows`` (``None`` = every allowed row) from the next reset."""
+        self.start_rows = self.all_rows if rows is None else torch.as_tensor(rows).long()
 
     def _observe(self) -> TensorDict:
         b = self.batch_size[0]
