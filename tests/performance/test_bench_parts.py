@@ -225,8 +225,8 @@ def test_decision_latencies_time_each_step_after_the_warm_up() -> None:
 def test_ppo_phase_config_sets_whole_rollouts_and_one_final_validation() -> None:
     s = bench_settings({"ppo_frames_per_batch": 100, "ppo_epochs": 2})
     cfg = phase_config(CFG, "phase2", 3, s)
-    n_envs = CFG.hardware.n_envs  # 100 frames round down to whole steps of n_envs accounts
-    assert cfg.training.phase2.timesteps == 3 * (100 // n_envs) * n_envs
+    n_envs = CFG.hardware.n_envs  # whole steps of n_envs accounts, at least one
+    assert cfg.training.phase2.timesteps == 3 * max(1, 100 // n_envs) * n_envs
     assert cfg.training.phases == ["phase2"] and cfg.training.ppo.n_epochs == 2
     assert cfg.training.val_check_interval == 4 and CFG.training.phases != ["phase2"]
 

@@ -44,7 +44,7 @@ class BareStepper:
             rebalance_band=cfg.env.rebalance_band,
             metrics_window=cfg.env.metrics_window,
         )
-        self.limits = ctx.limits.to("cpu", torch.float32)  # the transform works in the action dtype
+        self.limits = ctx.limits.to("cpu", torch.float64)  # the transform enforces in float64
         self.first = max(ctx.train_split[0], ctx.features.valid_from)
         self.last_start = ctx.train_split[1] - 2
         self.gen = torch.Generator().manual_seed(seed)
@@ -61,7 +61,8 @@ class BareStepper:
     def step(self, weights: torch.Tensor) -> torch.Tensor:
         """One step toward ``weights [B, N]`` (float32, as the policy writes them) -> reward."""
         st, cov = self.state, self.obs["cov"]
-        executed, _ = enforce_limits(weights, cov, self.limits)  # type: ignore[arg-type]
+        executed, _ = enforce_limits(weights.double(), cov.double(), self.limits)  # type: ignore[union-attr]
+        executed = executed.to(weights.dtype)  # the base env receives the action dtype
         close = self.tape.prices.close[st.t]
         target = target_units(executed, st.equity, close, self.params.usd_base)
         new, bd = step_kernel(st, target, self.tape.prices, self.params)

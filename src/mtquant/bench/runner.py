@@ -4,9 +4,13 @@ Units in bench.json: ``*_ms`` milliseconds, ``*_us`` microseconds per call, ``*_
 transitions per second (env steps x batch size), ``ppo_frames_per_s`` environment transitions
 per second of end-to-end PPO, ``peak_rss_mb`` MiB. Each figure is a median over
 ``extras.repeats`` timed runs after ``extras.warmup`` untimed ones (latency: percentiles of
-single calls). The ``settings`` entry records the knobs the figures were taken with. The
-in-process measurements run on ``extras.threads`` torch threads, PPO on
-``hardware.torch_threads`` (``settings.ppo_torch_threads``), as ``run_training`` sets them.
+single calls). The ``settings`` entry records the knobs the figures were taken with.
+
+Every in-process figure, PPO included, runs on ``extras.threads`` torch threads (default 1, not
+``hardware.torch_threads``): on a shared 2-core machine a second intra-op thread that waits for
+a descheduled peer made PPO up to 16x slower and the figures irreproducible. Set
+``extras.threads=2`` on a dedicated machine. The peak-RSS subprocess is a plain
+``scripts/train.py`` run and uses ``hardware.torch_threads``.
 """
 
 from __future__ import annotations
@@ -57,9 +61,7 @@ def collect(cfg: RunConfig, s: BenchSettings) -> dict[str, Any]:
     result["pandas_env_steps_per_s"] = pandas
     result["env_vs_bare_ratio"] = ratios(env, bare)
     result["env_vs_pandas_ratio"] = pandas_ratios(env, pandas["1"])
-    torch.set_num_threads(cfg.hardware.torch_threads)  # as run_training does
     result.update(_timed("ppo", lambda: measure_ppo(ctx, s)))
-    torch.set_num_threads(s.threads)
     if s.rss:
         result["peak_rss_mb"] = _timed("rss", lambda: measure_peak_rss_mb(cfg, s))
     result["machine"] = machine_info()
@@ -68,7 +70,6 @@ def collect(cfg: RunConfig, s: BenchSettings) -> dict[str, Any]:
         "data": cfg.data.source,
         "training": cfg.training.name,
         "n_envs": cfg.hardware.n_envs,
-        "ppo_torch_threads": cfg.hardware.torch_threads,
     }
     return result
 

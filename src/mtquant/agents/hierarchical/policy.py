@@ -100,7 +100,6 @@ class HierarchicalPolicy(TensorDictModuleBase):
         self._head_linears = [cast(nn.Linear, h[k]) for h in heads for k in (0, 3)]
         self._same_heads = len({tuple(p.shape for p in h.parameters()) for h in heads}) == 1
         self._head_dropout = max(float(cast(nn.Dropout, h[2]).p) for h in heads)
-        self._head_cache: tuple[tuple[tuple[int, int], ...], tuple[torch.Tensor, ...]] | None = None
         self.in_keys = ["meta_state", *[("market", n) for n in self.names], "instrument_obs"]
         self.out_keys = list(OUT_KEYS)
 
@@ -173,19 +172,11 @@ class HierarchicalPolicy(TensorDictModuleBase):
     def _head_weights(self) -> tuple[torch.Tensor, ...]:
         """The N instrument heads stacked in axis order: ``w1 [N,H,in], b1 [N,H], w2 [N,3,H], b2 [N,3]``.
 
-        Rebuilt on every call under autograd (so gradients reach each head); cached while
-        gradients are off (collection, validation) until a parameter changes (version counter or
-        storage).
+        Stacked afresh on every pass (~20 us): gradients reach each head, and weights written in
+        place by another process (TorchRL's shared-memory weight sync) are always the ones used.
         """
         params = [p for lin in self._head_linears for p in (lin.weight, lin.bias)]
-        key = None
-        if not torch.is_grad_enabled():
-            key = tuple((p._version, p.data_ptr()) for p in params)
-            if self._head_cache is not None and self._head_cache[0] == key:
-                return self._head_cache[1]
-        stacked = tuple(torch.stack(params[k::4]) for k in range(4))
-        self._head_cache = None if key is None else (key, stacked)
-        return stacked
+        return tuple(torch.stack(params[k::4]) for k in range(4))
 
     def _specialist_logits(
         self, td: TensorDictBase, obs: torch.Tensor, allocation: torch.Tensor, b: int

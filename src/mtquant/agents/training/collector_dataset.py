@@ -56,9 +56,13 @@ class RolloutState:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def rollout_seed(seed: int, rollout: int) -> int:
-    """Seed of rollout ``rollout`` of a run seeded ``seed`` (a fixed, documented mix)."""
-    return (int(seed) * 1_000_003 + int(rollout) * 7919) % (2**31 - 1)
+def rollout_seed(seed: int, rollout: int, rank: int = 0) -> int:
+    """Seed of rollout ``rollout`` of a run seeded ``seed`` (a fixed, documented mix).
+
+    ``rank`` is the data-parallel (DDP) rank: each rank collects its own episodes; rank 0 has the
+    seeds of a single-process run.
+    """
+    return (int(seed) * 1_000_003 + int(rollout) * 7919 + int(rank) * 104_729) % (2**31 - 1)
 
 
 def rollout_stats(rollout: TensorDictBase, names: list[str]) -> dict[str, float]:
@@ -137,6 +141,7 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
         self.before_rollout = before_rollout
         self.policy = policy  # put in eval mode while collecting (no dropout noise in samples)
         self.state = RolloutState()
+        self.rank = 0  # DDP rank, set by the module at fit start (seeds differ per rank)
         # seed inside the collector, right before its reset: a fresh collector (resumed run) and a
         # running one then start the rollout from the same RNG states
         self.in_process = isinstance(collector, Collector)
@@ -144,7 +149,7 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
             collector.pre_collect_hook = self._seed_rollout
 
     def _seed_rollout(self) -> None:
-        seed = rollout_seed(self.seed, self.state.rollouts)
+        seed = rollout_seed(self.seed, self.state.rollouts, self.rank)
         self.collector.set_seed(seed)
         torch.manual_seed(seed)
 
@@ -195,7 +200,9 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
         frames = flat.shape[0]
         size = min(self.minibatch_size, frames)
         n_mb = self.n_minibatches(frames)
-        gen = torch.Generator().manual_seed(rollout_seed(self.seed, self.state.rollouts) + 1)
+        gen = torch.Generator().manual_seed(
+            rollout_seed(self.seed, self.state.rollouts, self.rank) + 1
+        )
         for _ in range(self.n_epochs):
             perm = torch.randperm(frames, generator=gen)
             for i in range(n_mb):

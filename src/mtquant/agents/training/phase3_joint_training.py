@@ -43,6 +43,7 @@ class Phase3JointModule(HierarchicalPPOModule):
                 on_step=False,
                 on_epoch=True,
                 batch_size=1,
+                sync_dist=True,
             )
 
 

@@ -211,6 +211,6 @@ def fit_phase(inputs: PhaseInputs, phase: str) -> dict[str, float]:
     finally:
         collector.shutdown()
     return {f"val/{k}": v for k, v in module.last_val.items()} | {
-        "frames": float(feed.state.frames),
+        "frames": float(feed.state.frames * trainer.world_size),  # all DDP ranks
         "rollouts": float(feed.state.rollouts),
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from mtquant.agents.training.exports import (
@@ -182,8 +183,9 @@ def run_training(cfg: RunConfig | DictConfig, run_dir: str | Path | None = None)
         if phase not in cfg.training.phases:
             continue
         metrics[phase] = fit_phase(inputs, phase)
-        write_exports(cfg, run, policy, phase)
-        write_model_card(run, model_card(cfg, ctx, metrics))
+        if rank_zero_only.rank == 0:  # DDP: every rank holds the same weights; one writes
+            write_exports(cfg, run, policy, phase)
+            write_model_card(run, model_card(cfg, ctx, metrics))
     last = [m for p, m in metrics.items()]
     sharpe = last[-1].get("val/sharpe", float("nan")) if last else float("nan")
     return {"val/sharpe": sharpe, "phases": metrics, "run_dir": str(run)}

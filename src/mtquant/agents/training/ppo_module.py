@@ -110,6 +110,10 @@ class HierarchicalPPOModule(LightningModule):
         """Groups whose optimiser steps on this rollout (``rollout`` counts from 0)."""
         return [g for g, s in self.schedules.items() if rollout % s.update_freq == 0]
 
+    def on_fit_start(self) -> None:
+        # DDP: every rank collects its own rollouts (seeded by rank), gradients are averaged
+        self.feed.rank = int(self.global_rank)
+
     def on_train_epoch_start(self) -> None:
         # PPO needs the same network at collection and update: dropout stays off (eval mode)
         self.policy.eval()
@@ -160,12 +164,13 @@ class HierarchicalPPOModule(LightningModule):
                 on_step=False,
                 on_epoch=True,
                 batch_size=1,
+                sync_dist=True,  # DDP: mean over ranks (no-op in one process)
             )
         self._diag_sum, self._diag_count = None, 0
         stats = {f"rollout/{k}": v for k, v in self.feed.state.stats.items()}
         stats["rollout/frames"] = float(self.feed.state.frames)
         stats["rollout/index"] = float(self.feed.state.rollouts)
-        self.log_dict(stats, on_step=False, on_epoch=True, batch_size=1)
+        self.log_dict(stats, on_step=False, on_epoch=True, batch_size=1, sync_dist=True)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         if self.validate_fn is None:

@@ -50,6 +50,7 @@ def make_trainer(cfg: RunConfig, run_dir: str | Path, phase: str, n_rollouts: in
         max_epochs=n_rollouts,
         accelerator=hw.accelerator,
         devices=hw.devices,
+        num_nodes=hw.num_nodes,
         strategy=hw.strategy,
         logger=make_logger(cfg, run_dir, phase),
         callbacks=[checkpoint],
