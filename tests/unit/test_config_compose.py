@@ -12,7 +12,7 @@ from mtquant.config import ConfigError, compose_config, to_object
 from mtquant.config.store import config_dir
 
 CONF = Path(config_dir())
-PRIMARY = {"train": [], "evaluate": ["checkpoint=outputs/none"]}
+PRIMARY = {"train": [], "evaluate": ["checkpoint=outputs/none"], "bench": [], "backtest": []}
 # options whose required keys (???) the user must supply
 REQUIRED = {
     ("data", "mt5_csv"): ["data.path=/tmp/mt5"],
