@@ -19,7 +19,7 @@ class EnvConfig:
     specialist_risk_aversion: float = 0.5  # r_s = ret_s - k * ret_s^2 * reward_scale
     drawdown_penalty: float = 0.5  # meta: minus k x increase in drawdown
     diversification_bonus: float = 0.001  # meta: plus k x normalised entropy of the allocation
-    sizing_target_vol: float = 0.01  # daily vol budget of each specialist at equal allocation and appetite 1
+    sizing_target_vol: float = 0.01  # daily vol budget per specialist at equal allocation
     rebalance_band: float = 0.0  # orders below this fraction of equity are not sent (no-trade band)
     metrics_window: int = 20  # days (EWMA span) of the specialist metrics in the meta state
 

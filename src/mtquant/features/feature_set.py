@@ -30,7 +30,7 @@ class FeatureSet:
     vol: torch.Tensor  # [T, N] daily volatility estimate of returns (EWMA, causal), > 0
     cov: torch.Tensor  # [T, N, N] rolling covariance of returns (window=risk.var_window, ddof=1)
     close: torch.Tensor  # [T, N] float64 close prices
-    fill_price: torch.Tensor  # [T, N] float64 execution price on day t: open, or close if close-only
+    fill_price: torch.Tensor  # [T, N] float64 fill price on day t: open, or close if close-only
     valid_from: int  # first row where every feature is defined (warm-up done)
     norm_fitted_until: int  # normalisation statistics use rows < this (the training split end)
     notes: list[str] = field(default_factory=list)  # proxies held neutral for missing symbols

@@ -42,7 +42,12 @@ BINDING_NAMES = ("none", "correlation", "sector", "gross", "position", "margin",
 
 @dataclass
 class RiskLimits:
-    """Limits of :class:`RiskConfig` plus the universe's sector index and margin rates."""
+    """Limits of :class:`RiskConfig` plus the universe's sector index and margin rates.
+
+    Everything :func:`enforce_limits` needs besides the limits themselves (pair selectors,
+    sector matrix, layer codes) is built once here; :meth:`for_tensor` caches a copy per
+    (device, dtype) so a call never rebuilds them.
+    """
 
     max_portfolio_var: float
     confidence: float
@@ -58,9 +63,13 @@ class RiskLimits:
     sector_onehot: torch.Tensor = field(init=False)  # [N, K]
     same_sector: torch.Tensor = field(init=False)  # [N, N] 1 where i and j share a sector
     pair_flat: torch.Tensor = field(init=False)  # [P] flat index i * N + j of the pairs i < j
-    pair_i_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, i] of the pairs i < j
-    pair_j_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, j] of the pairs i < j
+    pair_sel: torch.Tensor = field(init=False)  # [N, 2P] x @ it = cat(x[:, i], x[:, j])
+    pair_i_back: torch.Tensor = field(init=False)  # [P, N] y @ it adds pair values to leg i
+    pair_j_back: torch.Tensor = field(init=False)  # [P, N] y @ it adds pair values to leg j
     layer_codes: torch.Tensor = field(init=False)  # [6] codes 1..6 of the layers
+    _variants: dict[tuple[torch.device, torch.dtype], RiskLimits] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         n = int(self.sector_index.shape[0])
@@ -74,10 +83,11 @@ class RiskLimits:
         self.same_sector = self.sector_onehot @ self.sector_onehot.T
         pi, pj = pair_index(n, idx.device)
         self.pair_flat = pi * n + pj
-        sel = pair_selector(n, self.margin_rate.dtype, idx.device)
-        self.pair_i_sel = sel[:, : len(pi)].contiguous()  # [N, P]
-        self.pair_j_sel = sel[:, len(pi) :].contiguous()  # [N, P]
+        self.pair_sel = pair_selector(n, self.margin_rate.dtype, idx.device)
+        self.pair_i_back = self.pair_sel[:, : len(pi)].T.contiguous()
+        self.pair_j_back = self.pair_sel[:, len(pi) :].T.contiguous()
         self.layer_codes = torch.arange(1, len(BINDING_NAMES), device=idx.device)
+        self._variants = {(self.margin_rate.device, self.margin_rate.dtype): self}
 
     @classmethod
     def from_config(
@@ -112,6 +122,14 @@ class RiskLimits:
         init["margin_rate"] = self.margin_rate.to(device=device, dtype=dtype)
         return RiskLimits(**init)
 
+    def for_tensor(self, x: torch.Tensor) -> RiskLimits:
+        """These limits' tensors on ``x``'s device and dtype, built once per pair and cached."""
+        key = (x.device, x.dtype)
+        variant = self._variants.get(key)
+        if variant is None:
+            variant = self._variants[key] = self.to(x.device, x.dtype)
+        return variant
+
 
 @dataclass
 class RiskDiagnostics:
@@ -136,9 +154,10 @@ def correlation_from_cov(cov: torch.Tensor) -> torch.Tensor:
 
 
 def _inv_sd(cov: torch.Tensor) -> torch.Tensor:
-    """``1 / sqrt(S_ii)`` ``[.., N]``, 0 where the variance is 0 (its correlations are 0)."""
+    """``1 / sqrt(S_ii)`` ``[.., N]``, 0 where the variance is not positive (its correlations
+    are 0): ``rsqrt`` gives inf at 0 and nan below, both mapped to 0 in one op."""
     var = torch.diagonal(cov, dim1=-2, dim2=-1)
-    return torch.where(var > 0, var.clamp(min=0.0).rsqrt(), 0.0)
+    return torch.nan_to_num(var.rsqrt(), nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def pair_index(n: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,42 +177,35 @@ def pair_selector(n: int, dtype: torch.dtype, device: torch.device | str = "cpu"
     return torch.cat([eye[:, pi], eye[:, pj]], dim=1)
 
 
-def _pair_correlations(
-    weights: torch.Tensor,
-    cov: torch.Tensor,
-    sel_i: torch.Tensor,
-    sel_j: torch.Tensor,
-    flat_idx: torch.Tensor,
-) -> torch.Tensor:
-    """Effective correlations ``sign(w_i) sign(w_j) rho_ij`` of the pairs i < j → ``[B, P]``.
-
-    Working on the P upper-triangle pairs instead of [B, N, N] matrices keeps the hot path to
-    a handful of small contiguous ops.
-    """
-    n = weights.shape[-1]
-    g = torch.sign(weights) * _inv_sd(cov)  # [B, N]
+def _pair_cov(cov: torch.Tensor, flat_idx: torch.Tensor) -> torch.Tensor:
+    """``S_ij`` of the pairs i < j: ``[B, P]`` for ``cov [B, N, N]``, ``[P]`` for ``[N, N]``."""
+    n = cov.shape[-1]
     if cov.ndim == 2:
-        c = cov.reshape(n * n)[flat_idx]  # [P]
-    else:
-        c = torch.gather(cov.reshape(-1, n * n), 1, flat_idx.expand(cov.shape[0], -1))
-    return (g @ sel_i) * (g @ sel_j) * c
+        return cov.reshape(n * n)[flat_idx]
+    return torch.gather(cov.reshape(-1, n * n), 1, flat_idx.expand(cov.shape[0], -1))
 
 
-def _held_pairs(
-    weights: torch.Tensor, sel_i: torch.Tensor, sel_j: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Held pairs ``[B, P]`` (both ``|w| > 1e-12``) and the legs' ``|w_i|``, ``|w_j|`` ``[B, P]``."""
-    a = weights.abs()
-    a_i, a_j = a @ sel_i, a @ sel_j
-    return torch.minimum(a_i, a_j) > HELD_EPS, a_i, a_j
+def _unheld(dtype: torch.dtype) -> float:
+    """Additive penalty of a pair with an unheld leg: far below any effective correlation
+    (those are O(1)), so the pair drops out of the ``> limit`` test and of the max; finite, so
+    that it passes through the 0/1 selector matmuls exactly."""
+    return -0.25 * torch.finfo(dtype).max
 
 
-def _max_held(eff: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
-    """Max of ``eff`` over held pairs ``[B]``; 0 with fewer than two held legs."""
-    if eff.shape[-1] == 0:  # a single instrument has no pairs
-        return eff.new_zeros(eff.shape[0])
-    top = torch.where(held, eff, -torch.inf).amax(-1)
-    return torch.where(top == -torch.inf, 0.0, top)
+def _unheld_penalty(weights: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+    """``[B, P]``: 0 for a held pair (both ``|w| > 1e-12``), ``<= _unheld`` otherwise."""
+    p = sel.shape[1] // 2
+    unheld = (weights.abs() <= HELD_EPS).to(weights.dtype) * _unheld(weights.dtype)
+    per_leg = unheld @ sel  # [B, 2P]
+    return per_leg[:, :p] + per_leg[:, p:]
+
+
+def _top(masked: torch.Tensor) -> torch.Tensor:
+    """Max over the pairs of penalised correlations ``[B]``; 0 when no pair is held."""
+    if masked.shape[-1] == 0:  # a single instrument has no pairs
+        return masked.new_zeros(masked.shape[0])
+    top = masked.amax(-1)
+    return torch.where(top < 0.5 * _unheld(top.dtype), 0.0, top)
 
 
 def correlation_exposure(weights: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
@@ -206,9 +218,10 @@ def correlation_exposure(weights: torch.Tensor, rho: torch.Tensor) -> torch.Tens
     n = weights.shape[-1]
     pi, pj = pair_index(n, weights.device)
     sel = pair_selector(n, weights.dtype, weights.device)
-    sel_i, sel_j = sel[:, : len(pi)], sel[:, len(pi) :]
-    eff = _pair_correlations(weights, rho.to(weights.dtype), sel_i, sel_j, pi * n + pj)
-    return _max_held(eff, _held_pairs(weights, sel_i, sel_j)[0])
+    rho = rho.to(weights.dtype)
+    gg = (torch.sign(weights) * _inv_sd(rho)) @ sel
+    eff = gg[:, : len(pi)] * gg[:, len(pi) :] * _pair_cov(rho, pi * n + pj)
+    return _top(eff + _unheld_penalty(weights, sel))
 
 
 def _check_shapes(weights: torch.Tensor, cov: torch.Tensor, n: int) -> None:
@@ -222,25 +235,32 @@ def _check_shapes(weights: torch.Tensor, cov: torch.Tensor, n: int) -> None:
 def enforce_limits(
     weights: torch.Tensor, cov: torch.Tensor, limits: RiskLimits
 ) -> tuple[torch.Tensor, RiskDiagnostics]:
-    """Compliant executed weights ``[B, N]`` for proposed ``weights [B, N]`` (module doc)."""
+    """Compliant executed weights ``[B, N]`` for proposed ``weights [B, N]`` (module doc).
+
+    Hot path of every env step: pair quantities live in ``[B, P]`` tensors gathered by 0/1
+    matmuls, masks are folded into arithmetic (``torch.where`` and bool casts on ``[B, P]`` cost
+    more than the matmuls on CPU) and there is no per-call Python branching on values.
+    """
     _check_shapes(weights, cov, limits.n)
-    if limits.margin_rate.dtype != weights.dtype or limits.margin_rate.device != weights.device:
-        limits = limits.to(weights.device, weights.dtype)
+    lim = limits.for_tensor(weights)
     cov = cov.to(weights.dtype)
     w0 = weights
+    sel = lim.pair_sel
+    p = sel.shape[1] // 2
 
     # 1. correlation concentration: drop the smaller leg of every offending held pair
-    sel_i, sel_j = limits.pair_i_sel, limits.pair_j_sel
-    eff = _pair_correlations(w0, cov, sel_i, sel_j, limits.pair_flat)  # [B, P]
-    held, a_i, a_j = _held_pairs(w0, sel_i, sel_j)
-    offending = (held & (eff > limits.max_correlation_exposure)).to(w0.dtype)
-    drop_j = (a_j <= a_i).to(w0.dtype)  # j > i, so a tie drops the later index j
-    hits = (offending * drop_j) @ sel_j.T + (offending * (1.0 - drop_j)) @ sel_i.T  # [B, N]
-    drop = hits > 0
-    w = torch.where(drop, 0.0, w0)
+    gg = (torch.sign(w0) * _inv_sd(cov)) @ sel  # [B, 2P]: sign(w) / sd of legs i, then j
+    eff = gg[:, :p] * gg[:, p:] * _pair_cov(cov, lim.pair_flat)  # [B, P]
+    masked = eff + _unheld_penalty(w0, sel)  # unheld pairs far below any limit
+    over = (masked - limits.max_correlation_exposure).clamp_(min=0.0)  # > 0: offending pair
+    aa = w0.abs() @ sel
+    drop_i = torch.sign(aa[:, p:] - aa[:, :p]).clamp_(min=0.0)  # 1 iff |w_j| > |w_i|; a tie
+    over_i = over * drop_i  # drops the later index j
+    hits = over_i @ lim.pair_i_back + (over - over_i) @ lim.pair_j_back  # [B, N], >= 0
+    w = torch.where(hits > 0, 0.0, w0)
 
     # 2. per-sector gross notional (same-sector sums through one [N, N] matmul)
-    sector_scale = (limits.sector_cap / (w.abs() @ limits.same_sector)).clamp(max=1.0)
+    sector_scale = (limits.sector_cap / (w.abs() @ lim.same_sector)).clamp(max=1.0)
     w = w * sector_scale
 
     # 3. gross leverage
@@ -249,23 +269,24 @@ def enforce_limits(
 
     # 4. per-position magnitude
     cap = limits.max_position_weight
-    clipped = (w.abs() > cap).any(-1)
+    clipped = w.abs().amax(-1) > cap
     w = w.clamp(-cap, cap)
 
     # 5. margin usage
-    margin = w.abs() @ limits.margin_rate
+    margin = w.abs() @ lim.margin_rate
     margin_scale = (limits.max_margin_usage / margin).clamp(max=1.0)
     w = w * margin_scale.unsqueeze(-1)
 
     # 6. parametric VaR, homogeneous of degree 1 in a common scale
-    var_pre = limits.z * quad_form(w, cov).clamp(min=0.0).sqrt()
+    z = lim.z
+    var_pre = z * quad_form(w, cov).clamp(min=0.0).sqrt()
     var_scale = (limits.max_portfolio_var / var_pre).clamp(max=1.0)
     executed = w * var_scale.unsqueeze(-1)
 
     bound = torch.stack(
         [
-            drop.any(-1),
-            (sector_scale < 1.0).any(-1),
+            hits.amax(-1) > 0,
+            sector_scale.amin(-1) < 1.0,
             gross_scale < 1.0,
             clipped,
             margin_scale < 1.0,
@@ -275,12 +296,12 @@ def enforce_limits(
     ).long()  # [B, 6], layer k in column k - 1
     gross0 = w0.abs().sum(-1)
     diag = RiskDiagnostics(
-        proposed_var=limits.z * quad_form(w0, cov).clamp(min=0.0).sqrt(),
+        proposed_var=z * quad_form(w0, cov).clamp(min=0.0).sqrt(),
         executed_var=var_pre * var_scale,
         scale=torch.where(gross0 > 0, executed.abs().sum(-1) / gross0, 1.0),
-        binding=(bound * limits.layer_codes).amax(-1),
-        binding_flags=(bound << (limits.layer_codes - 1)).sum(-1),
-        correlation_exposure_before=_max_held(eff, held),
-        correlation_exposure_after=_max_held(eff, _held_pairs(executed, sel_i, sel_j)[0]),
+        binding=(bound * lim.layer_codes).amax(-1),
+        binding_flags=(bound << (lim.layer_codes - 1)).sum(-1),
+        correlation_exposure_before=_top(masked),
+        correlation_exposure_after=_top(eff + _unheld_penalty(executed, sel)),
     )
     return executed, diag
