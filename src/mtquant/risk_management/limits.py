@@ -63,10 +63,13 @@ class RiskLimits:
     sector_onehot: torch.Tensor = field(init=False)  # [N, K]
     same_sector: torch.Tensor = field(init=False)  # [N, N] 1 where i and j share a sector
     pair_flat: torch.Tensor = field(init=False)  # [P] flat index i * N + j of the pairs i < j
-    pair_sel: torch.Tensor = field(init=False)  # [N, 2P] x @ it = cat(x[:, i], x[:, j])
-    pair_i_back: torch.Tensor = field(init=False)  # [P, N] y @ it adds pair values to leg i
-    pair_j_back: torch.Tensor = field(init=False)  # [P, N] y @ it adds pair values to leg j
-    layer_codes: torch.Tensor = field(init=False)  # [6] codes 1..6 of the layers
+    pair_i_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, i] of the pairs i < j
+    pair_j_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, j] of the pairs i < j
+    pair_sum_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, i] + x[:, j]
+    pair_diff_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, j] - x[:, i]
+    layer_bits: torch.Tensor = field(init=False)  # [6] 2^(k-1) of layer k, float
+    layer_sign: torch.Tensor = field(init=False)  # [6] layer k bound iff stat_k * sign_k
+    layer_threshold: torch.Tensor = field(init=False)  # [6]    < threshold_k (enforce_limits)
     _variants: dict[tuple[torch.device, torch.dtype], RiskLimits] = field(
         init=False, repr=False, compare=False
     )
@@ -83,10 +86,18 @@ class RiskLimits:
         self.same_sector = self.sector_onehot @ self.sector_onehot.T
         pi, pj = pair_index(n, idx.device)
         self.pair_flat = pi * n + pj
-        self.pair_sel = pair_selector(n, self.margin_rate.dtype, idx.device)
-        self.pair_i_back = self.pair_sel[:, : len(pi)].T.contiguous()
-        self.pair_j_back = self.pair_sel[:, len(pi) :].T.contiguous()
-        self.layer_codes = torch.arange(1, len(BINDING_NAMES), device=idx.device)
+        sel = pair_selector(n, self.margin_rate.dtype, idx.device)
+        self.pair_i_sel = sel[:, : len(pi)].contiguous()
+        self.pair_j_sel = sel[:, len(pi) :].contiguous()
+        self.pair_sum_sel = self.pair_i_sel + self.pair_j_sel
+        self.pair_diff_sel = self.pair_j_sel - self.pair_i_sel
+        dtype, n_layers = self.margin_rate.dtype, len(BINDING_NAMES) - 1
+        self.layer_bits = 2.0 ** torch.arange(n_layers, dtype=dtype, device=idx.device)
+        # stats: max drop hit, min sector scale, gross scale, max |w|, margin scale, VaR scale
+        self.layer_sign = torch.tensor([-1, 1, 1, -1, 1, 1], dtype=dtype, device=idx.device)
+        self.layer_threshold = torch.tensor(
+            [0, 1, 1, -self.max_position_weight, 1, 1], dtype=dtype, device=idx.device
+        )
         self._variants = {(self.margin_rate.device, self.margin_rate.dtype): self}
 
     @classmethod
@@ -170,7 +181,8 @@ def pair_selector(n: int, dtype: torch.dtype, device: torch.device | str = "cpu"
     """``[N, 2P]`` 0/1 matrix: ``x @ sel`` = ``cat(x[:, i], x[:, j])`` over the pairs i < j.
 
     A matmul with a 0/1 matrix copies values exactly (finite inputs) and is much faster on CPU
-    than advanced indexing for small N.
+    than advanced indexing for small N; with two nonzero entries +-1 per column it forms the sum
+    or difference of two legs with the single rounding of a plain ``+`` / ``-``.
     """
     pi, pj = pair_index(n, device)
     eye = torch.eye(n, dtype=dtype, device=device)
@@ -192,12 +204,12 @@ def _unheld(dtype: torch.dtype) -> float:
     return -0.25 * torch.finfo(dtype).max
 
 
-def _unheld_penalty(weights: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
-    """``[B, P]``: 0 for a held pair (both ``|w| > 1e-12``), ``<= _unheld`` otherwise."""
-    p = sel.shape[1] // 2
-    unheld = (weights.abs() <= HELD_EPS).to(weights.dtype) * _unheld(weights.dtype)
-    per_leg = unheld @ sel  # [B, 2P]
-    return per_leg[:, :p] + per_leg[:, p:]
+def _unheld_penalty(abs_weights: torch.Tensor, sum_sel: torch.Tensor) -> torch.Tensor:
+    """``[B, P]`` from ``|w| [B, N]``: 0 for a held pair (both ``|w| > 1e-12``), ``<= _unheld``
+    otherwise."""
+    dtype = abs_weights.dtype
+    unheld = (abs_weights <= HELD_EPS).to(dtype).mul_(_unheld(dtype))
+    return unheld @ sum_sel  # penalty of leg i + penalty of leg j, exact
 
 
 def _top(masked: torch.Tensor) -> torch.Tensor:
@@ -218,10 +230,22 @@ def correlation_exposure(weights: torch.Tensor, rho: torch.Tensor) -> torch.Tens
     n = weights.shape[-1]
     pi, pj = pair_index(n, weights.device)
     sel = pair_selector(n, weights.dtype, weights.device)
+    sel_i, sel_j = sel[:, : len(pi)], sel[:, len(pi) :]
     rho = rho.to(weights.dtype)
-    gg = (torch.sign(weights) * _inv_sd(rho)) @ sel
-    eff = gg[:, : len(pi)] * gg[:, len(pi) :] * _pair_cov(rho, pi * n + pj)
-    return _top(eff + _unheld_penalty(weights, sel))
+    eff = _pair_correlations(weights, rho, sel_i, sel_j, pi * n + pj)
+    return _top(eff + _unheld_penalty(weights.abs(), sel_i + sel_j))
+
+
+def _pair_correlations(
+    weights: torch.Tensor,
+    cov: torch.Tensor,
+    sel_i: torch.Tensor,
+    sel_j: torch.Tensor,
+    flat_idx: torch.Tensor,
+) -> torch.Tensor:
+    """Effective correlations ``sign(w_i) sign(w_j) rho_ij`` of the pairs i < j → ``[B, P]``."""
+    g = torch.sign(weights).mul_(_inv_sd(cov))  # [B, N]
+    return (g @ sel_i).mul_(g @ sel_j).mul_(_pair_cov(cov, flat_idx))
 
 
 def _check_shapes(weights: torch.Tensor, cov: torch.Tensor, n: int) -> None:
@@ -237,71 +261,66 @@ def enforce_limits(
 ) -> tuple[torch.Tensor, RiskDiagnostics]:
     """Compliant executed weights ``[B, N]`` for proposed ``weights [B, N]`` (module doc).
 
-    Hot path of every env step: pair quantities live in ``[B, P]`` tensors gathered by 0/1
-    matmuls, masks are folded into arithmetic (``torch.where`` and bool casts on ``[B, P]`` cost
-    more than the matmuls on CPU) and there is no per-call Python branching on values.
+    Hot path of every env step, written for CPU: pair quantities live in ``[B, P]`` tensors
+    formed by 0/1 (and +-1) selector matmuls, masks are folded into arithmetic (``where`` and
+    bool casts on ``[B, P]`` cost more than the matmuls), intermediates are updated in place
+    (fresh large buffers cost page faults) and nothing branches on values in Python.
     """
     _check_shapes(weights, cov, limits.n)
     lim = limits.for_tensor(weights)
     cov = cov.to(weights.dtype)
     w0 = weights
-    sel = lim.pair_sel
-    p = sel.shape[1] // 2
+    a0 = w0.abs()
 
     # 1. correlation concentration: drop the smaller leg of every offending held pair
-    gg = (torch.sign(w0) * _inv_sd(cov)) @ sel  # [B, 2P]: sign(w) / sd of legs i, then j
-    eff = gg[:, :p] * gg[:, p:] * _pair_cov(cov, lim.pair_flat)  # [B, P]
-    masked = eff + _unheld_penalty(w0, sel)  # unheld pairs far below any limit
+    eff = _pair_correlations(w0, cov, lim.pair_i_sel, lim.pair_j_sel, lim.pair_flat)  # [B, P]
+    masked = _unheld_penalty(a0, lim.pair_sum_sel).add_(eff)  # unheld pairs far below a limit
     over = (masked - limits.max_correlation_exposure).clamp_(min=0.0)  # > 0: offending pair
-    aa = w0.abs() @ sel
-    drop_i = torch.sign(aa[:, p:] - aa[:, :p]).clamp_(min=0.0)  # 1 iff |w_j| > |w_i|; a tie
-    over_i = over * drop_i  # drops the later index j
-    hits = over_i @ lim.pair_i_back + (over - over_i) @ lim.pair_j_back  # [B, N], >= 0
-    w = torch.where(hits > 0, 0.0, w0)
+    drop_i = (a0 @ lim.pair_diff_sel).sign_().clamp_(min=0.0)  # 1 iff |w_j| > |w_i|; a tie
+    over_i = drop_i.mul_(over)  # drops the later index j
+    over_j = over.sub_(over_i)
+    hits = torch.addmm(over_i @ lim.pair_i_sel.T, over_j, lim.pair_j_sel.T)  # [B, N] >= 0
+    w = torch.where(hits > 0, 0.0, w0)  # hit by an offending pair: dropped
 
     # 2. per-sector gross notional (same-sector sums through one [N, N] matmul)
-    sector_scale = (limits.sector_cap / (w.abs() @ lim.same_sector)).clamp(max=1.0)
-    w = w * sector_scale
+    sector_scale = (limits.sector_cap / (w.abs() @ lim.same_sector)).clamp_(max=1.0)
+    w.mul_(sector_scale)
 
     # 3. gross leverage
-    gross_scale = (limits.max_gross_leverage / w.abs().sum(-1)).clamp(max=1.0)
-    w = w * gross_scale.unsqueeze(-1)
+    gross_scale = (limits.max_gross_leverage / w.abs().sum(-1)).clamp_(max=1.0)
+    w.mul_(gross_scale.unsqueeze(-1))
 
     # 4. per-position magnitude
     cap = limits.max_position_weight
-    clipped = w.abs().amax(-1) > cap
-    w = w.clamp(-cap, cap)
+    top_abs = w.abs().amax(-1)
+    w.clamp_(-cap, cap)
 
     # 5. margin usage
-    margin = w.abs() @ lim.margin_rate
-    margin_scale = (limits.max_margin_usage / margin).clamp(max=1.0)
-    w = w * margin_scale.unsqueeze(-1)
+    margin_scale = (limits.max_margin_usage / (w.abs() @ lim.margin_rate)).clamp_(max=1.0)
+    w.mul_(margin_scale.unsqueeze(-1))
 
     # 6. parametric VaR, homogeneous of degree 1 in a common scale
     z = lim.z
-    var_pre = z * quad_form(w, cov).clamp(min=0.0).sqrt()
-    var_scale = (limits.max_portfolio_var / var_pre).clamp(max=1.0)
-    executed = w * var_scale.unsqueeze(-1)
+    var_pre = quad_form(w, cov).clamp_(min=0.0).sqrt_().mul_(z)
+    var_scale = (limits.max_portfolio_var / var_pre).clamp_(max=1.0)
+    executed = w.mul_(var_scale.unsqueeze(-1))
+    abs_ex = executed.abs()
 
-    bound = torch.stack(
-        [
-            hits.amax(-1) > 0,
-            sector_scale.amin(-1) < 1.0,
-            gross_scale < 1.0,
-            clipped,
-            margin_scale < 1.0,
-            var_scale < 1.0,
-        ],
-        dim=-1,
-    ).long()  # [B, 6], layer k in column k - 1
-    gross0 = w0.abs().sum(-1)
+    # layer k changed the book iff stat_k * sign_k < threshold_k (hit > 0, scale < 1, max |w| >
+    # cap); the flags are sum 2^(k-1) and the last binding layer is their bit length
+    stats = torch.stack(
+        [hits.amax(-1), sector_scale.amin(-1), gross_scale, top_abs, margin_scale, var_scale], -1
+    )
+    bound = stats.mul_(lim.layer_sign).lt_(lim.layer_threshold)  # [B, 6] 0/1 in w's dtype
+    flags = bound @ lim.layer_bits  # [B], exact small integers
+    gross0 = a0.sum(-1)
     diag = RiskDiagnostics(
-        proposed_var=z * quad_form(w0, cov).clamp(min=0.0).sqrt(),
+        proposed_var=quad_form(w0, cov).clamp_(min=0.0).sqrt_().mul_(z),
         executed_var=var_pre * var_scale,
-        scale=torch.where(gross0 > 0, executed.abs().sum(-1) / gross0, 1.0),
-        binding=(bound * lim.layer_codes).amax(-1),
-        binding_flags=(bound << (lim.layer_codes - 1)).sum(-1),
+        scale=torch.where(gross0 > 0, abs_ex.sum(-1) / gross0, 1.0),
+        binding=torch.frexp(flags).exponent.long(),
+        binding_flags=flags.long(),
         correlation_exposure_before=_top(masked),
-        correlation_exposure_after=_top(eff + _unheld_penalty(executed, sel)),
+        correlation_exposure_after=_top(_unheld_penalty(abs_ex, lim.pair_sum_sel).add_(eff)),
     )
     return executed, diag

@@ -45,14 +45,7 @@ class PortfolioRiskTransform(Transform):
         self.limits = limits
         self.weights_key = weights_key
         self.cov_key = cov_key
-        self._cache: dict[tuple[torch.device, torch.dtype], RiskLimits] = {}
         self._pending: TensorDictBase | None = None
-
-    def _limits_for(self, w: torch.Tensor) -> RiskLimits:
-        key = (w.device, w.dtype)
-        if key not in self._cache:
-            self._cache[key] = self.limits.to(w.device, w.dtype)
-        return self._cache[key]
 
     # ------------------------------------------------------------------ action path
     def _inv_call(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -67,28 +60,34 @@ class PortfolioRiskTransform(Transform):
         batch = w.shape[:-1]
         # limits are enforced in float64 so that the reported VaR holds the limit to 1e-9 (float32
         # rounding is ~1e-7); the base env receives the book in its action dtype
-        w64 = w.reshape(-1, n).to(torch.float64)
+        f64 = torch.float64
         executed, diag = enforce_limits(
-            w64, cov.to(torch.float64).reshape(-1, n, n), self._limits_for(w64)
+            w.reshape(-1, n).to(f64), cov.reshape(-1, n, n).to(f64), self.limits
         )
         executed = executed.reshape(w.shape)
         tensordict.set(self.weights_key, executed.to(w.dtype))
-        self._pending = self._risk_td(diag, executed, batch, torch.float64)
+        self._pending = self._risk_td(diag, executed, batch)
         return tensordict
 
     @staticmethod
     def _risk_td(
-        diag: RiskDiagnostics, executed: torch.Tensor, batch: torch.Size, dtype: torch.dtype
+        diag: RiskDiagnostics, executed: torch.Tensor, batch: torch.Size
     ) -> TensorDictBase:
+        """The ``("risk", ...)`` entries ``[*B]`` (all float64: ``enforce_limits`` ran in it)."""
+        flat = len(batch) == 1  # the usual [B]: no reshapes
+
+        def r(x: torch.Tensor) -> torch.Tensor:
+            return x if flat else x.reshape(batch)
+
         return TensorDict(
             {
-                "proposed_var": diag.proposed_var.reshape(batch).to(dtype),
-                "executed_var": diag.executed_var.reshape(batch).to(dtype),
-                "scale": diag.scale.reshape(batch).to(dtype),
-                "correlation_exposure": diag.correlation_exposure_after.reshape(batch).to(dtype),
-                "binding": diag.binding.reshape(batch),
-                "binding_flags": diag.binding_flags.reshape(batch),
-                "executed_weights": executed.to(dtype),
+                "proposed_var": r(diag.proposed_var),
+                "executed_var": r(diag.executed_var),
+                "scale": r(diag.scale),
+                "correlation_exposure": r(diag.correlation_exposure_after),
+                "binding": r(diag.binding),
+                "binding_flags": r(diag.binding_flags),
+                "executed_weights": executed,
             },
             batch_size=batch,
             device=executed.device,

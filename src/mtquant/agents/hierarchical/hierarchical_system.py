@@ -26,13 +26,20 @@ equity exactly (tests/integration/test_env_parity.py). Inference runs under
 
 ``market_data`` is ``{"features": FeatureSet, "t": int}``: the precomputed causal features and the
 row of the close just seen (features at row ``t`` use data up to ``t`` only).
+
+Latency: ``step()`` is on the live decision path (goal p99 <= 1 ms at batch 1), so the
+account is turned into a kernel state once per call from plain lists, the per-specialist
+reports are computed with Python floats (S and N are small: a torch op per value costs more
+than the arithmetic), the universe's lookups and the features' dates are precomputed, and the
+limits run in float64 exactly as the environment's risk transform runs them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import torch
@@ -41,13 +48,19 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from mtquant.agents.environments.kernel import KernelState, order_mask, target_units
 from mtquant.agents.environments.observations import FeatureTape, observe
-from mtquant.agents.sizing import SizingModule
+from mtquant.agents.sizing import SizingModule, target_weights
 from mtquant.config.env import EnvConfig
 from mtquant.errors import DataError
-from mtquant.execution.orders import Order, Portfolio, Side
+from mtquant.execution.orders import Order, Portfolio, Position, Side
 from mtquant.features.feature_set import FeatureSet
+from mtquant.features.layout import RETURNS_LOOKBACK
 from mtquant.instruments import InstrumentUniverse
-from mtquant.risk_management.limits import BINDING_NAMES, RiskLimits, enforce_limits
+from mtquant.risk_management.limits import (
+    BINDING_NAMES,
+    RiskDiagnostics,
+    RiskLimits,
+    enforce_limits,
+)
 
 Policy = Callable[[TensorDictBase], TensorDictBase]  # a TensorDictModule or a baseline
 
@@ -73,8 +86,8 @@ class HierarchicalTradingSystem:
     :class:`~mtquant.agents.hierarchical.policy.HierarchicalPolicy` built from ``meta_controller``
     and ``specialists`` when not given, or any tensordict module (e.g. a baseline) writing the
     hierarchical action or ``target_weights``. When it writes no ``target_weights``, the
-    environment's sizing (:class:`SizingModule` at ``env_cfg.sizing_target_vol``, capped at
-    ``env_cfg.max_gross_weight``) is applied.
+    environment's sizing (:func:`~mtquant.agents.sizing.target_weights` at
+    ``env_cfg.sizing_target_vol``, capped at ``env_cfg.max_gross_weight``) is applied.
     """
 
     def __init__(
@@ -110,29 +123,66 @@ class HierarchicalTradingSystem:
         self.allocation_changes: list[dict[str, Any]] = []
         self.risk_interventions: list[dict[str, Any]] = []
         self._tapes: dict[int, FeatureTape] = {}
+        self._when: list[datetime] = []  # the features' dates as datetimes, by row
         self._last_allocation: torch.Tensor | None = None
         self._dates: Any = None
         self.last_reports: list[Any] = []
+        # per-call lookups, computed once
+        self._symbols = list(universe.symbols)
+        self._sym_index = {sym: k for k, sym in enumerate(self._symbols)}
+        self._spec_names = list(universe.specialists)
+        self._spec_idx = universe.specialist_index()
+        self._spec_of = self._spec_idx.tolist()  # specialist of each instrument
+        n_s = [float(self._spec_of.count(s)) for s in range(len(self._spec_names))]
+        self._entropy_scale = [c * math.log(3) for c in n_s]  # n_s log 3: max entropy
 
     # ------------------------------------------------------------------ helpers of the plan
     def _tape(self, features: FeatureSet) -> FeatureTape:
         key = id(features)
         if key not in self._tapes:
             self._tapes = {key: FeatureTape.build(features, self.universe, "cpu")}
+            self._when = list(features.dates.to_pydatetime())
         return self._tapes[key]
 
-    def kernel_state(self, portfolio: Portfolio, row: int) -> KernelState:
-        """The account as a ``B = 1`` kernel state (units and entry prices by symbol)."""
-        n, s = self.universe.n, len(self.universe.specialists)
-        state = KernelState.initial(torch.tensor([row]), n, s, portfolio.equity)
-        for pos in portfolio.positions:
-            k = self.universe.index_of(pos.symbol)
-            state.units[0, k], state.entry_price[0, k] = pos.units, pos.entry_price
-        state.peak_equity[0] = portfolio.peak_equity
-        state.returns[0] = portfolio.returns_history.to(torch.float64)
-        if portfolio.specialist_stats.numel():
-            state.spec_m1[0], state.spec_m2[0], state.spec_hit[0] = portfolio.specialist_stats
-        return state
+    def _index_of(self, symbol: str) -> int:
+        try:
+            return self._sym_index[symbol]
+        except KeyError:
+            raise KeyError(f"unknown instrument {symbol!r}; known: {self._symbols}") from None
+
+    def kernel_state(
+        self, portfolio: Portfolio, row: int, positions: Sequence[Position] | None = None
+    ) -> KernelState:
+        """The account as a ``B = 1`` kernel state (units and entry prices by symbol);
+        ``positions`` replace the portfolio's own when given."""
+        n, s = self.universe.n, len(self._spec_names)
+        units, entry = [0.0] * n, [0.0] * n
+        for pos in portfolio.positions if positions is None else positions:
+            k = self._index_of(pos.symbol)
+            units[k], entry[k] = pos.units, pos.entry_price
+        f64 = torch.float64
+        returns = portfolio.returns_history
+        if returns.numel() != RETURNS_LOOKBACK:
+            raise DataError(
+                f"portfolio.returns_history has {returns.numel()} returns; "
+                f"expected {RETURNS_LOOKBACK}"
+            )
+        stats = portfolio.specialist_stats
+        if stats.numel():
+            m1, m2, hit = stats.to(f64, copy=True)[:, None]  # a copy: the state owns its rows
+        else:
+            m1, m2, hit = torch.zeros(3, 1, s, dtype=f64)
+        return KernelState(
+            units=torch.tensor([units], dtype=f64),
+            equity=torch.tensor([portfolio.equity], dtype=f64),
+            entry_price=torch.tensor([entry], dtype=f64),
+            t=torch.tensor([row]),
+            peak_equity=torch.tensor([portfolio.peak_equity], dtype=f64),
+            returns=returns.to(f64, copy=True).reshape(1, RETURNS_LOOKBACK),
+            spec_m1=m1,
+            spec_m2=m2,
+            spec_hit=hit,
+        )
 
     def observation(self, market_data: Mapping[str, Any], portfolio: Portfolio) -> TensorDict:
         """Every observation the policy reads, ``batch_size=[1]``, exactly as the env writes it."""
@@ -151,13 +201,13 @@ class HierarchicalTradingSystem:
     ) -> dict[str, dict[str, torch.Tensor]]:
         """Per specialist: its domain features ``[D_s]`` and instrument observations ``[n_s, 50]``."""
         td = self.observation(market_data, portfolio)
-        idx = self.universe.specialist_index()
+        idx = self._spec_idx
         return {
             name: {
                 "market": td["market", name][0],
                 "instrument_obs": td["instrument_obs"][0, idx == s],
             }
-            for s, name in enumerate(self.universe.specialists)
+            for s, name in enumerate(self._spec_names)
         }
 
     def flatten_specialist_actions(
@@ -167,7 +217,7 @@ class HierarchicalTradingSystem:
         market_data: Mapping[str, Any],
     ) -> list[Order]:
         """Orders that move the account to each specialist's target weights (``[n_s]`` each)."""
-        weights = torch.cat([specialist_actions[s].reshape(-1) for s in self.universe.specialists])
+        weights = torch.cat([specialist_actions[s].reshape(-1) for s in self._spec_names])
         return self._orders(weights[None], portfolio, market_data, reason="target")
 
     def scale_down_to_risk_limit(
@@ -179,7 +229,7 @@ class HierarchicalTradingSystem:
         state = self.kernel_state(portfolio, row)
         delta = torch.zeros(1, self.universe.n, dtype=torch.float64)
         for o in orders:
-            delta[0, self.universe.index_of(o.symbol)] += o.signed_quantity
+            delta[0, self._index_of(o.symbol)] += o.signed_quantity
         close = self._tape(features).prices.close[row][None]
         unit_usd = torch.where(self.usd_base, torch.ones_like(close), close)
         weights = (state.units + delta) * unit_usd / state.equity[:, None]
@@ -196,21 +246,28 @@ class HierarchicalTradingSystem:
     ) -> list[Order]:
         """One decision at the close of ``market_data["t"]``: the approved orders (module doc)."""
         features, row = self._unpack(market_data)
-        if current_positions is not None:
-            portfolio = Portfolio(**{**portfolio.__dict__, "positions": list(current_positions)})
+        positions = portfolio.positions if current_positions is None else list(current_positions)
+        tape = self._tape(features)
+        when = self._when[row]
         with torch.inference_mode(), set_exploration_type(ExplorationType.DETERMINISTIC):
-            td = self.observation(market_data, portfolio)  # 1. meta observes
+            state = self.kernel_state(portfolio, row, positions)
+            td = TensorDict(observe(state, tape), batch_size=[1])  # 1. meta observes
             td = self.policy(td)  # 2. meta decides, 4. specialists act
             self._dates = features.dates
             cid = self.hub.new_correlation_id() if self.hub is not None else ""
-            self._broadcast(td, portfolio, row, cid)  # 3. allocations down
-            if "target_weights" not in td:
-                td = self.sizing(td)
-            proposed = td["target_weights"]
-            executed, diag = enforce_limits(proposed, td["cov"], self.limits)  # 6. risk check
-            self._collect_reports(td, executed, portfolio, row, cid)  # 5. reports up
+            self._broadcast(td, portfolio, cid, when)  # 3. allocations down
+            proposed = td.get("target_weights", None)
+            if proposed is None:
+                proposed = self._size(td)
+            # 6. risk check in float64, as the env's risk transform does, back in the policy dtype
+            executed64, diag = enforce_limits(
+                proposed.to(torch.float64), td.get("cov").to(torch.float64), self.limits
+            )
+            executed = executed64.to(proposed.dtype)
+            self._collect_reports(td, executed, portfolio, positions, cid, when)  # 5. reports up
             reason = "target" if int(diag.binding) == 0 else "risk_scaled"  # 7 / 8
-            orders = self._orders(executed, portfolio, market_data, reason=reason)
+            close = tape.prices.close[row][None]
+            orders = self._orders_for(executed, state, close, when, reason)
         self._record(row, td, proposed, executed, diag, len(orders))
         return orders
 
@@ -227,6 +284,18 @@ class HierarchicalTradingSystem:
             )
         return features, row
 
+    def _size(self, td: TensorDictBase) -> torch.Tensor:
+        """The env's sizing of the hierarchical action (what :class:`SizingModule` writes)."""
+        return target_weights(
+            td.get(("action", "direction")),
+            td.get(("action", "allocation")),
+            td.get(("action", "appetite")),
+            td.get("vol"),
+            self.sizing.specialist_index,
+            self.sizing.target_vol,
+            self.sizing.max_weight,
+        )
+
     def _orders(
         self,
         weights: torch.Tensor,
@@ -237,23 +306,39 @@ class HierarchicalTradingSystem:
         features, row = self._unpack(market_data)
         state = self.kernel_state(portfolio, row)
         close = self._tape(features).prices.close[row][None]
+        return self._orders_for(weights, state, close, self._when[row], reason)
+
+    def _orders_for(
+        self,
+        weights: torch.Tensor,
+        state: KernelState,
+        close: torch.Tensor,
+        when: datetime,
+        reason: str,
+    ) -> list[Order]:
+        """Orders from the account ``state`` to ``weights [1, N]`` at ``close [1, N]``."""
         target = target_units(weights, state.equity, close, self.usd_base)
         delta = target - state.units
         send = order_mask(delta, state.equity, close, self.usd_base, self.env_cfg.rebalance_band)
-        when = features.dates[row].to_pydatetime()
+        ks = send[0].nonzero().flatten().tolist()
+        if not ks:
+            return []
+        d, c = delta[0].tolist(), close[0].tolist()
         return [
             Order(
-                symbol=self.universe.symbols[k],
-                side=Side.BUY if delta[0, k] > 0 else Side.SELL,
-                quantity=abs(delta[0, k].item()),
-                price=close[0, k].item(),
+                symbol=self._symbols[k],
+                side=Side.BUY if d[k] > 0 else Side.SELL,
+                quantity=abs(d[k]),
+                price=c[k],
                 timestamp=when,
                 reason=reason,
             )
-            for k in torch.nonzero(send[0]).flatten().tolist()
+            for k in ks
         ]
 
-    def _broadcast(self, td: TensorDictBase, portfolio: Portfolio, row: int, cid: str) -> None:
+    def _broadcast(
+        self, td: TensorDictBase, portfolio: Portfolio, cid: str, when: datetime
+    ) -> None:
         """Step 3: the meta-controller's allocation, appetite and market regime to each specialist.
 
         The regime is the meta-controller's rule (:func:`market_regime`) on the account's
@@ -266,69 +351,68 @@ class HierarchicalTradingSystem:
         appetite = float(td.get(("action", "appetite")).reshape(-1)[0])
         self.hub.send_allocation(
             allocation[0].double().numpy(),
-            list(self.universe.specialists),
+            self._spec_names,
             min(max(appetite, 0.0), 1.0),
             market_regime(portfolio.returns_history),
             correlation_id=cid,
-            timestamp=self._dates[row].to_pydatetime() if self._dates is not None else None,
+            timestamp=when,
         )
 
     def _collect_reports(
-        self, td: TensorDictBase, executed: torch.Tensor, portfolio: Portfolio, row: int, cid: str
+        self,
+        td: TensorDictBase,
+        executed: torch.Tensor,
+        portfolio: Portfolio,
+        positions: Sequence[Position],
+        cid: str,
+        when: datetime,
     ) -> None:
         """Step 5: each specialist's performance report to the meta-controller.
 
         From the account (PaperBroker keeps the env's EWMA statistics): ``realized_pnl`` = EWMA
         daily net P&L of the specialist's instruments in USD, ``unrealized_pnl`` of its open
-        positions, ``sharpe_ratio`` / ``win_rate`` its annualised EWMA Sharpe and hit rate; from
-        the policy: ``confidence_score = 1 - entropy / (n_s log 3)`` of its direction heads and
-        ``risk_utilization`` = its executed volatility sum_i |w_i| vol_i over its budget
-        ``allocation_s * appetite * target_vol * S`` (sizing's rule).
+        positions, ``sharpe_ratio`` / ``win_rate`` its annualised EWMA Sharpe (clipped to +-10)
+        and hit rate; from the policy: ``confidence_score = 1 - entropy / (n_s log 3)`` of its
+        direction heads and ``risk_utilization`` = its executed volatility sum_i |w_i| vol_i over
+        its budget ``allocation_s * appetite * target_vol * S`` (sizing's rule). Float64 Python
+        arithmetic in the order the tensor version used.
         """
         if self.hub is None or portfolio.specialist_stats.numel() == 0:
             return
-        idx = self.universe.specialist_index()
-        m1, m2, hit = portfolio.specialist_stats.double()
-        sharpe = (m1 / ((m2 - m1.square()).clamp_min(0).sqrt() + 1e-8) * 252**0.5).clamp(-10, 10)
-        unreal = torch.zeros(len(self.universe.specialists), dtype=torch.float64)
-        for pos in portfolio.positions:
-            unreal[idx[self.universe.index_of(pos.symbol)]] += pos.unrealized_pnl
+        spec_of, names = self._spec_of, self._spec_names
+        m1, m2, hit = portfolio.specialist_stats.double().tolist()
+        unreal = [0.0] * len(names)
+        for pos in positions:
+            unreal[spec_of[self._index_of(pos.symbol)]] += pos.unrealized_pnl
         entropy = td.get(("entropy", "specialists"), None)
-        n_s = torch.bincount(idx, minlength=len(self.universe.specialists)).double()
-        confidence = (
-            torch.ones_like(n_s)
-            if entropy is None
-            else (1 - entropy[0].double() / (n_s * math.log(3))).clamp(0, 1)
-        )
-        vol = td["vol"][0].double()
-        used = torch.zeros_like(n_s).index_add_(0, idx, executed[0].double().abs() * vol)
+        ent = None if entropy is None else entropy[0].double().tolist()
+        used = [0.0] * len(names)
+        for k, (w, v) in enumerate(
+            zip(executed[0].double().tolist(), td.get("vol")[0].double().tolist(), strict=True)
+        ):
+            used[spec_of[k]] += abs(w) * v
         allocation = td.get(("action", "allocation"), None)
         appetite = td.get(("action", "appetite"), None)
-        s_count = len(self.universe.specialists)
-        budget = (
-            torch.full_like(n_s, self.env_cfg.sizing_target_vol)
-            if allocation is None or appetite is None
-            else allocation[0].double()
-            * float(appetite.reshape(-1)[0])
-            * self.env_cfg.sizing_target_vol
-            * s_count
-        )
-        reports = {
-            name: {
-                "confidence_score": float(confidence[s]),
-                "realized_pnl": float(m1[s]) * portfolio.equity,
-                "unrealized_pnl": float(unreal[s]),
-                "sharpe_ratio": float(sharpe[s]),
-                "win_rate": float(hit[s]),
-                "risk_utilization": float(used[s] / budget[s]) if budget[s] > 0 else 0.0,
+        target_vol, s_count = self.env_cfg.sizing_target_vol, len(names)
+        if allocation is None or appetite is None:
+            budget = [target_vol] * s_count
+        else:
+            app = float(appetite.reshape(-1)[0])
+            budget = [a * app * target_vol * s_count for a in allocation[0].double().tolist()]
+        reports = {}
+        for s, name in enumerate(names):
+            sd = math.sqrt(max(m2[s] - m1[s] * m1[s], 0.0))
+            sharpe = min(max(m1[s] / (sd + 1e-8) * 252**0.5, -10.0), 10.0)
+            conf = 1.0 if ent is None else min(max(1 - ent[s] / self._entropy_scale[s], 0.0), 1.0)
+            reports[name] = {
+                "confidence_score": conf,
+                "realized_pnl": m1[s] * portfolio.equity,
+                "unrealized_pnl": unreal[s],
+                "sharpe_ratio": sharpe,
+                "win_rate": hit[s],
+                "risk_utilization": used[s] / budget[s] if budget[s] > 0 else 0.0,
             }
-            for s, name in enumerate(self.universe.specialists)
-        }
-        self.last_reports = self.hub.collect_reports(
-            reports,
-            correlation_id=cid,
-            timestamp=self._dates[row].to_pydatetime() if self._dates is not None else None,
-        )
+        self.last_reports = self.hub.collect_reports(reports, correlation_id=cid, timestamp=when)
 
     def _record(
         self,
@@ -336,17 +420,18 @@ class HierarchicalTradingSystem:
         td: TensorDictBase,
         proposed: torch.Tensor,
         executed: torch.Tensor,
-        diag: Any,
+        diag: RiskDiagnostics,
         n_orders: int,
     ) -> None:
         allocation = td.get(("action", "allocation"), None)
         appetite = td.get(("action", "appetite"), None)
         direction = td.get(("action", "direction"), None)
         binding = BINDING_NAMES[int(diag.binding)]
+        alloc = None if allocation is None else allocation[0].clone()
         self.decisions.append(
             Decision(
                 row=row,
-                allocation=None if allocation is None else allocation[0].clone(),
+                allocation=alloc,
                 appetite=None if appetite is None else float(appetite.reshape(-1)[0]),
                 direction=None if direction is None else direction[0].clone(),
                 proposed_weights=proposed[0].clone(),
@@ -355,14 +440,14 @@ class HierarchicalTradingSystem:
                 n_orders=n_orders,
             )
         )
-        if allocation is not None:
+        if alloc is not None:
             prev = self._last_allocation
-            change = None if prev is None else float((allocation[0] - prev).abs().max())
+            change = None if prev is None else float((alloc - prev).abs().max())
             if change is None or change > self.allocation_change_threshold:
                 self.allocation_changes.append(
-                    {"row": row, "from": prev, "to": allocation[0].clone(), "max_change": change}
+                    {"row": row, "from": prev, "to": alloc, "max_change": change}
                 )
-            self._last_allocation = allocation[0].clone()
+            self._last_allocation = alloc
         if binding != "none":
             self.risk_interventions.append(
                 {

@@ -183,7 +183,7 @@ def run_training(cfg: RunConfig | DictConfig, run_dir: str | Path | None = None)
         if phase not in cfg.training.phases:
             continue
         metrics[phase] = fit_phase(inputs, phase)
-        if rank_zero_only.rank == 0:  # DDP: every rank holds the same weights; one writes
+        if getattr(rank_zero_only, "rank", 0) == 0:  # DDP: ranks hold the same weights; one writes
             write_exports(cfg, run, policy, phase)
             write_model_card(run, model_card(cfg, ctx, metrics))
     last = [m for p, m in metrics.items()]

@@ -10,6 +10,8 @@ milliseconds without market data; the real pair lives in ``mtquant.agents.enviro
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
@@ -194,7 +196,7 @@ class ToyHierarchicalPolicy(nn.Module):
         for name in self.names:
             obs = td["instrument_obs"][..., self.slices[name], :]
             market = td["market", name].unsqueeze(-2).expand(*obs.shape[:-1], 2)
-            head = self.specialists[name]
+            head = cast(nn.ModuleDict, self.specialists[name])
             cats.append(CategoricalDist(logits=head["head"](torch.cat([obs, market], -1))))
             values.append(head["value"](td["market", name]))
         return Dirichlet(conc), Beta(ab[..., 0], ab[..., 1]), cats, torch.cat(values, -1)
