@@ -67,6 +67,18 @@ def test_batched_logits_equal_per_head_modules() -> None:
     torch.testing.assert_close(value, sp.value_head(torch.cat([enc, alloc], -1)))
 
 
+def test_heads_share_the_first_layer_and_keep_their_own_output_layer() -> None:
+    sp = ForexSpecialist()
+    heads = [sp.instrument_heads[s] for s in sp.get_instruments()]
+    assert heads[0][0] is heads[1][0] is heads[2][0]
+    assert heads[0][3] is not heads[1][3]
+    # 8*256+256 + 256*128+128 (encoder) + 179*64+64 (one trunk) + 3 * (64*3+3) + 130 (value: 129 in, 1 out)
+    assert sum(p.numel() for p in sp.parameters()) == 2304 + 32896 + 11520 + 585 + 130
+    separate = ForexSpecialist(shared_trunk=False)
+    assert separate.instrument_heads["EURUSD"][0] is not separate.instrument_heads["GBPUSD"][0]
+    assert sum(p.numel() for p in separate.parameters()) == 2304 + 32896 + 3 * 11520 + 585 + 130
+
+
 def test_allocation_is_an_input() -> None:
     torch.manual_seed(2)
     sp = ForexSpecialist()

@@ -178,6 +178,10 @@ class FlatPPOPolicy(TensorDictModuleBase):
         direction = dist.logits.argmax(-1) if deterministic else dist.sample()
         return self._write(td, dist, value, direction)
 
+    def values(self, td: TensorDictBase) -> torch.Tensor:
+        """State value ``[*, 1]`` without sampling (the GAE bootstrap of the portfolio reward)."""
+        return self._dist(td)[1]
+
     def evaluate_actions(self, td: TensorDictBase) -> TensorDictBase:
         """Log-probs, entropies and value of the stored ``("action", "direction")`` (for PPO)."""
         dist, value = self._dist(td)

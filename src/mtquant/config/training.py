@@ -1,4 +1,4 @@
-"""Schema of the ``training`` group: the three PPO phases and their schedules."""
+"""Schema of the ``training`` group: the three PPO phases, the single-agent baseline, schedules."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from mtquant.config.validation import ConfigError, in_open_unit, positive, require
 
-PHASES = ("phase1", "phase2", "phase3")
+PHASES = ("phase1", "phase2", "phase3")  # the hierarchical system's phases, in order
+SINGLE_AGENT = "single_agent"  # the flat single-agent PPO baseline, trained after the phases
+STAGES = (*PHASES, SINGLE_AGENT)  # allowed values of training.phases, in the order they run
 
 
 @dataclass
@@ -70,13 +72,25 @@ class PhaseConfig:
 
 
 @dataclass
+class SingleAgentConfig(PhaseConfig):
+    """Schedule of the flat single-agent PPO baseline (one network over all instruments)."""
+
+    hidden_dim: int = 256  # width of the two tanh layers of FlatPPOPolicy
+
+    def validate(self) -> None:
+        super().validate()
+        positive("training.single_agent.hidden_dim", self.hidden_dim)
+
+
+@dataclass
 class TrainingConfig:
     name: str = "default"
-    phases: list[str] = field(default_factory=lambda: list(PHASES))
+    phases: list[str] = field(default_factory=lambda: list(STAGES))
     ppo: PPOConfig = field(default_factory=PPOConfig)
     phase1: PhaseConfig = field(default_factory=PhaseConfig)
     phase2: PhaseConfig = field(default_factory=PhaseConfig)
     phase3: PhaseConfig = field(default_factory=PhaseConfig)
+    single_agent: SingleAgentConfig = field(default_factory=SingleAgentConfig)
     val_check_interval: int = 1  # validate every k rollouts
     val_episodes: int = 1  # deterministic passes over the validation split
     deterministic: bool = True  # torch.use_deterministic_algorithms on CPU
@@ -84,7 +98,7 @@ class TrainingConfig:
 
     def validate(self) -> None:
         for p in self.phases:
-            if p not in PHASES:
+            if p not in STAGES:
                 raise ConfigError(
-                    f"config training.phases: unknown phase {p!r}; known: {list(PHASES)}"
+                    f"config training.phases: unknown phase {p!r}; known: {list(STAGES)}"
                 )

@@ -5,7 +5,16 @@ with ``Linear(D, 256) + ReLU -> Linear(256, 128)``; one head per instrument
 (``nn.ModuleDict``) maps ``concat(encoding 128, the instrument's observation 50, the
 meta-controller's allocation 1)`` through ``Linear(179, 64) + ReLU -> Linear(64, 3)`` to logits of
 (buy, hold, sell), read as target (long, flat, short); the value head maps
-``concat(encoding, allocation)`` to ``[B, 1]``. :meth:`logits` evaluates every head at once
+``concat(encoding, allocation)`` to ``[B, 1]``.
+
+Weight sharing (``shared_trunk=True``, the default): the heads' first layer ``Linear(179, 64)`` is
+one module shared by every head of the specialist, and each instrument keeps its own output layer
+``Linear(64, 3)``. The observation is scale-free (z-scored returns, distances, oscillators), so
+one trunk reads "this instrument's state" the same way for every instrument and learns from all of
+them at once; the per-instrument output layer keeps what is instrument-specific. With separate
+trunks each head sees a third of the data and, on a few thousand training days, fits the
+particular noise of its own path (measured by :mod:`mtquant.evaluation.learning_check`).
+``instrument_heads[symbol]`` is still a complete ``nn.Sequential`` for that instrument. :meth:`logits` evaluates every head at once
 (weights stacked, one ``einsum``) and is what training uses; :meth:`forward` keeps the plan's
 dictionary interface on top of it.
 """
@@ -54,6 +63,7 @@ class BaseSpecialist(nn.Module, ABC):
         encoder_out_dim: int = 128,
         hidden_dim: int = 64,
         dropout: float = 0.0,
+        shared_trunk: bool = True,
     ) -> None:
         super().__init__()
         instruments = list(self.DEFAULT_INSTRUMENTS if instruments is None else instruments)
@@ -72,10 +82,12 @@ class BaseSpecialist(nn.Module, ABC):
             nn.Linear(encoder_dim, encoder_out_dim),
         )
         head_in = encoder_out_dim + observation_dim + 1
+        self.shared_trunk = shared_trunk
+        trunk = nn.Linear(head_in, hidden_dim) if shared_trunk else None
         self.instrument_heads = nn.ModuleDict(
             {
                 s: nn.Sequential(
-                    nn.Linear(head_in, hidden_dim),
+                    trunk if trunk is not None else nn.Linear(head_in, hidden_dim),
                     nn.ReLU(),
                     nn.Dropout(dropout),
                     nn.Linear(hidden_dim, N_ACTIONS),

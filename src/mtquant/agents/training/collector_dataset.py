@@ -109,7 +109,9 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
     the GAE ``advantages`` / ``returns`` ``[M, 1+S]``; ``keys`` (e.g. :func:`learner_keys`)
     restricts it to those keys (default: every key outside ``"next"``). ``actor`` is the module
     the collector was built with; a multi-process collector gets its current weights before every
-    rollout (an in-process collector shares the module itself).
+    rollout (an in-process collector shares the module itself). ``reward_levels = L`` restricts
+    GAE to the first ``L`` reward levels, matching a policy whose ``value`` has ``L`` columns
+    (the single agent: ``L = 1``, the portfolio reward); None uses all ``1 + S``.
     """
 
     def __init__(
@@ -126,8 +128,10 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
         policy: torch.nn.Module | None = None,
         keys: list[str | tuple[str, ...]] | None = None,
         actor: torch.nn.Module | None = None,
+        reward_levels: int | None = None,
     ) -> None:
         super().__init__()
+        self.reward_levels = reward_levels  # GAE over reward[..., :L] (None: every level)
         self.keys = keys
         self.actor = actor  # the collector's policy: its weights go to worker processes
         self.collector = collector
@@ -172,9 +176,12 @@ class RolloutMinibatches(IterableDataset[TensorDictBase]):
             self._seed_rollout()
         rollout = self.collector.next()  # [B, T]
         with torch.no_grad():
-            next_value = self.value_fn(rollout["next"])  # [B, T, 1+S]
+            next_value = self.value_fn(rollout["next"])  # [B, T, L]
+            reward = rollout["next", "reward"]  # [B, T, 1+S]
+            if self.reward_levels is not None:
+                reward = reward[..., : self.reward_levels]
             advantages, returns = compute_gae(
-                rollout["next", "reward"],
+                reward,
                 rollout["value"],
                 next_value.to(rollout["value"].dtype),
                 rollout["next", "done"],

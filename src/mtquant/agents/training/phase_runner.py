@@ -28,16 +28,18 @@ from mtquant.agents.training.phase2_train_meta import Phase2MetaModule
 from mtquant.agents.training.phase3_joint_training import Phase3JointModule
 from mtquant.agents.training.ppo_loss import PPOCoefficients
 from mtquant.agents.training.ppo_module import HierarchicalPPOModule
+from mtquant.agents.training.single_agent import SingleAgentModule
 from mtquant.agents.training.trainer_factory import LAST_CKPT, checkpoint_dir, make_trainer
 from mtquant.agents.training.validation import run_validation
 from mtquant.config.store import RunConfig
-from mtquant.config.training import PHASES, PhaseConfig
+from mtquant.config.training import PHASES, SINGLE_AGENT, PhaseConfig
 from mtquant.errors import ConfigError
 
 PHASE_MODULES: dict[str, type[HierarchicalPPOModule]] = {
     "phase1": Phase1SpecialistsModule,
     "phase2": Phase2MetaModule,
     "phase3": Phase3JointModule,
+    SINGLE_AGENT: SingleAgentModule,
 }
 
 # make_env(cfg, features, split, batch_size=..., device=..., seed=...) -> TorchRL env
@@ -50,7 +52,7 @@ class PhaseInputs:
 
     cfg: RunConfig
     run_dir: Path
-    policy: Any  # HierarchicalPolicy
+    policy: Any  # HierarchicalPolicy (the single-agent stage: a SingleAgentView)
     features: Any  # FeatureSet
     train_split: tuple[int, int]
     val_split: tuple[int, int]
@@ -77,7 +79,13 @@ def phase_schedule(pcfg: PhaseConfig, n_envs: int) -> Schedule:
 
 
 def phase_seed(seed: int, phase: str) -> int:
-    """Distinct, reproducible seed per (run seed, phase)."""
+    """Distinct, reproducible seed per (run seed, stage).
+
+    ``3 seed + {0, 1, 2}`` for the phases; ``2**30 + seed`` for the single agent, a range no
+    phase of another run seed reaches (for seeds below 2**29).
+    """
+    if phase == SINGLE_AGENT:
+        return 2**30 + int(seed)
     return 3 * int(seed) + PHASES.index(phase)
 
 
@@ -191,6 +199,7 @@ def fit_phase(inputs: PhaseInputs, phase: str) -> dict[str, float]:
         policy=inputs.policy,
         keys=learner_keys(inputs.policy),
         actor=actor,
+        reward_levels=1 + len(inputs.policy.names),  # the levels the policy has values for
     )
     module = module_cls(
         inputs.policy,

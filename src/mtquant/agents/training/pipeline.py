@@ -1,4 +1,7 @@
-"""``run_training(cfg)``: data -> features -> policy -> the phases in order -> exports.
+"""``run_training(cfg)``: data -> features -> policy -> the stages in order -> exports.
+
+The stages are the hierarchy's three phases and, after them, the flat single-agent PPO baseline
+(``single_agent``: its own network, same env, PPO core and feed; exports ``single_agent_ppo.pt``).
 
 Re-running in the same run directory continues the run: a phase whose export exists is
 skipped (its weights are loaded from the export, checked against the config), an interrupted
@@ -8,7 +11,7 @@ the phase's exports, the resolved ``config.yaml`` and the model card.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,15 @@ from mtquant.agents.training.exports import (
     write_model_card,
     write_text_atomic,
 )
-from mtquant.agents.training.phase_runner import PhaseInputs, fit_phase
+from mtquant.agents.training.phase_runner import PhaseInputs, fit_phase, phase_seed
+from mtquant.agents.training.single_agent import (
+    SINGLE_AGENT_COMPONENT,
+    SINGLE_AGENT_EXPORT,
+    single_agent_metadata,
+    single_agent_view,
+)
 from mtquant.config.store import RunConfig, compose_config, to_object
-from mtquant.config.training import PHASES
+from mtquant.config.training import PHASES, SINGLE_AGENT, STAGES
 
 RUN_SPECIFIC = ("output_dir", "ckpt_path", "checkpoint")  # left out of the config hash
 
@@ -43,14 +52,18 @@ def run_hash(cfg: RunConfig) -> str:
 
 
 def export_files(phase: str, names: list[str]) -> list[str]:
-    """File names a completed ``phase`` leaves in the run directory."""
+    """File names a completed ``phase`` (or the ``single_agent`` stage) leaves in the run dir."""
     if phase == "phase1":
         return [f"{n}_specialist_phase1.pt" for n in names]
+    if phase == SINGLE_AGENT:
+        return [SINGLE_AGENT_EXPORT]
     return ["meta_controller_phase2.pt" if phase == "phase2" else "hierarchical_system_final.pt"]
 
 
 def export_metadata(cfg: RunConfig, policy: Any, phase: str, component: str) -> dict[str, Any]:
     """Metadata stored with (and checked against) an export of ``component``."""
+    if component == SINGLE_AGENT_COMPONENT:
+        return single_agent_metadata(cfg, policy.dims, run_hash(cfg))
     names = list(policy.names)
     if component in names:
         spec = cfg.agents.specialists[component]
@@ -87,6 +100,8 @@ def export_metadata(cfg: RunConfig, policy: Any, phase: str, component: str) -> 
 
 def _parts(policy: Any, phase: str) -> dict[str, tuple[str, torch.nn.Module]]:
     """file name -> (component, module) of a phase's exports."""
+    if phase == SINGLE_AGENT:
+        return {SINGLE_AGENT_EXPORT: (SINGLE_AGENT_COMPONENT, policy.net)}
     if phase == "phase1":
         return {
             f: (n, policy.specialists[n])
@@ -162,32 +177,54 @@ def prepare(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
+def stage_policy(cfg: RunConfig, ctx: dict[str, Any], stage: str) -> Any:
+    """The network a stage trains: the hierarchy's policy, or the single agent (built once)."""
+    if stage != SINGLE_AGENT:
+        return ctx["policy"]
+    if "single_agent" not in ctx:
+        ctx["single_agent"] = single_agent_view(
+            cfg, ctx["features"], phase_seed(cfg.seed, SINGLE_AGENT)
+        )
+    return ctx["single_agent"]
+
+
 def run_training(cfg: RunConfig | DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
-    """Run the phases of ``cfg.training.phases`` in order; return ``val/sharpe`` and per-phase metrics."""
+    """Run the stages of ``cfg.training.phases`` in order; return ``val/sharpe`` and per-stage metrics.
+
+    ``val/sharpe`` is that of the last hierarchical phase trained in this call (the single agent's
+    only when no phase was trained), so sweeps optimise the hierarchy.
+    """
     cfg = cfg if isinstance(cfg, RunConfig) else to_object(cfg)
     run = Path(run_dir or cfg.output_dir or f"outputs/train/{datetime.now():%Y-%m-%d_%H-%M-%S}")
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.hardware.torch_threads)
     write_text_atomic(run / "config.yaml", resolved_yaml(cfg))
     ctx = prepare(cfg)
-    policy = ctx["policy"]
+    names = list(ctx["policy"].names)
     inputs = PhaseInputs(
-        cfg, run, policy, ctx["features"], ctx["splits"].train, ctx["splits"].val, ctx["make_env"]
+        cfg,
+        run,
+        ctx["policy"],
+        ctx["features"],
+        ctx["splits"].train,
+        ctx["splits"].val,
+        ctx["make_env"],
     )
     metrics: dict[str, dict[str, float]] = {}
-    for phase in PHASES:
-        done = all((run / f).is_file() for f in export_files(phase, list(policy.names)))
+    for phase in STAGES:
+        done = all((run / f).is_file() for f in export_files(phase, names))
+        if not done and phase not in cfg.training.phases:
+            continue
+        policy = stage_policy(cfg, ctx, phase)
         if done:
             load_exports(cfg, run, policy, phase)
             continue
-        if phase not in cfg.training.phases:
-            continue
-        metrics[phase] = fit_phase(inputs, phase)
+        metrics[phase] = fit_phase(replace(inputs, policy=policy), phase)
         if getattr(rank_zero_only, "rank", 0) == 0:  # DDP: ranks hold the same weights; one writes
             write_exports(cfg, run, policy, phase)
             write_model_card(run, model_card(cfg, ctx, metrics))
-    last = [m for p, m in metrics.items()]
-    sharpe = last[-1].get("val/sharpe", float("nan")) if last else float("nan")
+    ranked = [m for p, m in metrics.items() if p in PHASES] or list(metrics.values())
+    sharpe = ranked[-1].get("val/sharpe", float("nan")) if ranked else float("nan")
     return {"val/sharpe": sharpe, "phases": metrics, "run_dir": str(run)}
 
 

@@ -80,7 +80,11 @@ class HierarchicalPPOModule(LightningModule):
         raise NotImplementedError("a phase module defines group_schedules")
 
     def _group_params(self, group: str) -> list[nn.Parameter]:
+        """The parameters of ``group``: ``policy.parameter_groups()`` if the policy defines it
+        (the single agent's one level), else the hierarchy's ``meta`` / ``specialists``."""
         policy: Any = self.policy
+        if callable(getattr(policy, "parameter_groups", None)):
+            return list(policy.parameter_groups()[group])
         return list(
             policy.meta.parameters() if group == "meta" else policy.specialists.parameters()
         )
