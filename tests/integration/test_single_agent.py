@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
 import torch
 
 from mtquant.agents.training.exports import load_export
@@ -71,7 +70,6 @@ def test_single_agent_stage_exports_checkpoints_logs_and_is_scored_by_evaluation
     assert (run / SINGLE_AGENT_EXPORT).stat().st_mtime_ns == stamp
 
 
-@pytest.mark.slow
 def test_interrupted_single_agent_resumes_from_last_ckpt_to_the_same_weights(tmp_path):
     full, cut = tmp_path / "full", tmp_path / "cut"
     _train(full, "training.single_agent.timesteps=1024")
