@@ -2,7 +2,8 @@
 
 1. ``ruff check`` and ``ruff format --check`` on src, scripts and tests;
 2. ``mypy`` on ``src/mtquant`` (strict on risk_management and evaluation, see pyproject);
-3. ``pytest`` with branch coverage of ``src/mtquant`` and ``--cov-fail-under``; with ``CI=true``
+3. the docs site (``make docs``: Sphinx, warnings are errors);
+4. ``pytest`` with branch coverage of ``src/mtquant`` and ``--cov-fail-under``; with ``CI=true``
    the ``slow`` and ``perf`` tests run too.
 Pytest's exit code 5 (no tests collected) counts as a failure.
 """
@@ -30,6 +31,19 @@ def main() -> int:
         ("lint", [str(BIN / "ruff"), "check", *lint_paths]),
         ("format", [str(BIN / "ruff"), "format", "--check", *lint_paths]),
         ("types", [str(BIN / "mypy"), "src/mtquant"]),
+        (
+            "docs",
+            [
+                str(BIN / "sphinx-build"),
+                "-W",
+                "--keep-going",
+                "-q",
+                "-b",
+                "html",
+                "docs",
+                "docs/_build/html",
+            ],
+        ),
     ]
     for step, cmd in gates:
         if run(step, cmd) != 0:

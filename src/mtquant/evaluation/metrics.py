@@ -178,7 +178,7 @@ def _as_weights(weights: ArrayLike, name: str = "weights") -> FloatArray:
 
 
 def turnover(weights_history: ArrayLike, initial_weights: ArrayLike | None = None) -> float:
-    """Mean daily traded notional as a fraction of equity: mean_t sum_i |w[t,i] - w[t-1,i]|.
+    """Mean daily traded notional as a fraction of equity: ``mean_t sum_i |w[t,i] - w[t-1,i]|``.
 
     ``weights_history[t]`` ``[T, N]`` are the weights (notional / equity) held after trading on
     day t. The day before the first row holds ``initial_weights`` (default: flat, the account
@@ -230,7 +230,7 @@ def exposure_by_sector(
 ) -> dict[str, FloatArray]:
     """Exposure of each sector over time: ``{sector: [T]}`` in order of first appearance.
 
-    ``gross=True`` sums |w| (notional at risk, what the sector limit caps); ``gross=False``
+    ``gross=True`` sums ``|w|`` (notional at risk, what the sector limit caps); ``gross=False``
     sums signed weights (net direction).
     """
     w = _as_weights(weights)

@@ -3,19 +3,19 @@
 Reads ``meta_state [*, 74]``, ``("market", <specialist>) [*, D_s]`` and
 ``instrument_obs [*, N, 50]``; writes the hierarchical action and what PPO needs:
 
-=================================  ==========  ===========================================
-key                                shape       meaning
-=================================  ==========  ===========================================
-``("action", "allocation")``       ``[*, S]``  Dirichlet sample (or mean), on the simplex
-``("action", "appetite")``         ``[*, 1]``  Beta sample (or mean), in [0, 1]
-``("action", "direction")``        ``[*, N]``  int64, 0 long / 1 flat / 2 short
-``("log_prob", "meta")``           ``[*]``     Dirichlet + Beta log-density (0 when fixed)
-``("log_prob", "specialists")``    ``[*, S]``  sum of each specialist's categorical log-probs
-``"sample_log_prob"``              ``[*]``     meta + all specialists
+=================================  ============  ==============================================
+key                                shape         meaning
+=================================  ============  ==============================================
+``("action", "allocation")``       ``[*, S]``    Dirichlet sample (or mean), on the simplex
+``("action", "appetite")``         ``[*, 1]``    Beta sample (or mean), in [0, 1]
+``("action", "direction")``        ``[*, N]``    int64, 0 long / 1 flat / 2 short
+``("log_prob", "meta")``           ``[*]``       Dirichlet + Beta log-density (0 when fixed)
+``("log_prob", "specialists")``    ``[*, S]``    sum of each specialist's categorical log-probs
+``"sample_log_prob"``              ``[*]``       meta + all specialists
 ``"value"``                        ``[*, 1+S]``  meta value, then each specialist's value
-``("entropy", "meta")``            ``[*]``     differential entropy (0 when fixed)
-``("entropy", "specialists")``     ``[*, S]``  sum of the instruments' categorical entropies
-=================================  ==========  ===========================================
+``("entropy", "meta")``            ``[*]``       differential entropy (0 when fixed)
+``("entropy", "specialists")``     ``[*, S]``    sum of the instruments' categorical entropies
+=================================  ============  ==============================================
 
 Each specialist receives the sampled allocation of its own index, ``allocation[..., s:s+1]``.
 Modes: sampling (exploration) or deterministic (distribution means, argmax directions). The
