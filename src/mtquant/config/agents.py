@@ -50,6 +50,7 @@ class SpecialistConfig:
     encoder_out_dim: int = 128
     hidden_dim: int = 64
     dropout: float = 0.0
+    shared_trunk: bool = True  # instrument heads share their first layer, own output layer each
     learning_rate: float = 3e-4
 
     def validate(self) -> None:

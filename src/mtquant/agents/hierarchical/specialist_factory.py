@@ -33,6 +33,7 @@ _NETWORK_KEYS = (
     "encoder_out_dim",
     "hidden_dim",
     "dropout",
+    "shared_trunk",
 )
 
 
