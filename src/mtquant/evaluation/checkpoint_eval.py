@@ -93,8 +93,15 @@ def load_single_agent(cfg: RunConfig, run_dir: Path, features: Any) -> FlatPPOPo
     expected = {"component": SINGLE_AGENT, "symbols": universe.symbols}
     state, meta = load_export(path, expected)
     dims = {s: int(features.market[s].shape[-1]) for s in universe.specialists}
-    hidden = int(meta.get("dims", {}).get("hidden_dim", 256))
-    net = FlatPPOPolicy(universe.n, dims, universe.specialist_index(), hidden_dim=hidden)
+    recorded = meta.get("dims", {})
+    net = FlatPPOPolicy(
+        universe.n,
+        dims,
+        universe.specialist_index(),
+        state_dim=int(recorded.get("state_dim", 74)),
+        obs_dim=int(recorded.get("obs_dim", 50)),
+        hidden_dim=int(recorded.get("hidden_dim", 256)),
+    )
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
