@@ -67,3 +67,22 @@ def test_model_card_is_written_as_json_and_markdown(tmp_path):
     card = json.loads((tmp_path / "model_card.json").read_text())
     assert card["metrics"]["val/sharpe"] == 1.5
     assert "val/sharpe" in (tmp_path / "model_card.md").read_text()
+
+
+def test_export_with_other_head_sharing_is_refused(tmp_path):
+    """Shared and separate head trunks have the same state-dict keys; the metadata tells them apart."""
+    from mtquant.agents.hierarchical.policy import build_policy
+    from mtquant.agents.training.pipeline import export_metadata
+    from mtquant.config import compose_config, to_object
+
+    cfg = to_object(compose_config("train"))
+    policy = build_policy(cfg.agents, cfg.instruments)
+    path = tmp_path / "forex_specialist_phase1.pt"
+    save_export(
+        path,
+        policy.specialist("forex").state_dict(),
+        export_metadata(cfg, policy, "phase1", "forex"),
+    )
+    cfg.agents.specialists["forex"].shared_trunk = False
+    with pytest.raises(CheckpointError, match="shared_trunk"):
+        load_export(path, expected=export_metadata(cfg, policy, "phase1", "forex"))

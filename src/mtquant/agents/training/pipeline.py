@@ -76,6 +76,7 @@ def export_metadata(cfg: RunConfig, policy: Any, phase: str, component: str) -> 
                 "market_features_dim": spec.market_features_dim,
                 "observation_dim": spec.observation_dim,
                 "hidden_dim": spec.hidden_dim,
+                "shared_trunk": spec.shared_trunk,
             },
             "config_hash": run_hash(cfg),
         }
@@ -93,6 +94,8 @@ def export_metadata(cfg: RunConfig, policy: Any, phase: str, component: str) -> 
                 f"{n}.market_features_dim": cfg.agents.specialists[n].market_features_dim
                 for n in names
             },
+            # shared and separate head trunks have the same state-dict keys: record which one
+            **{f"{n}.shared_trunk": cfg.agents.specialists[n].shared_trunk for n in names},
         },
         "config_hash": run_hash(cfg),
     }
