@@ -36,14 +36,7 @@ class BareStepper:
         cfg = ctx.cfg
         self.ctx, self.batch = ctx, batch
         self.tape = FeatureTape.build(ctx.features, ctx.universe, "cpu")
-        self.params = KernelParams.build(
-            ctx.universe,
-            slippage_bps=cfg.env.slippage_bps,
-            cost_multiplier=cfg.env.cost_multiplier,
-            stop_out_level=cfg.risk.stop_out_level,
-            rebalance_band=cfg.env.rebalance_band,
-            metrics_window=cfg.env.metrics_window,
-        )
+        self.params = KernelParams.from_config(ctx.universe, cfg.env, cfg.risk)
         self.limits = ctx.limits.to("cpu", torch.float64)  # the transform enforces in float64
         self.first = max(ctx.train_split[0], ctx.features.valid_from)
         self.last_start = ctx.train_split[1] - 2

@@ -23,6 +23,7 @@ account per seed, rebalanced daily to equal capital), so no seed is picked.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -137,18 +138,7 @@ def stitch(results: list[StrategyResult], name: str | None = None) -> StrategyRe
             "they cannot be stitched into one series"
         )
     returns = np.concatenate([r.returns for r in results])
-    ivs = [r.interventions for r in results]
-    iv = None
-    if all(i is not None for i in ivs):
-        counts: dict[str, int] = {}
-        for i in ivs:
-            for k, v in i.binding_counts.items():  # type: ignore[union-attr]
-                counts[k] = counts.get(k, 0) + v
-        iv = RiskInterventions(
-            counts,
-            np.concatenate([i.proposed_var for i in ivs]),  # type: ignore[union-attr]
-            np.concatenate([i.executed_var for i in ivs]),  # type: ignore[union-attr]
-        )
+    iv = _merge_interventions(results, np.concatenate)
     return StrategyResult(
         name=name or first.name,
         dates=dates,
@@ -168,6 +158,25 @@ def stitch(results: list[StrategyResult], name: str | None = None) -> StrategyRe
     )
 
 
+def _merge_interventions(
+    results: list[StrategyResult], combine: Callable[[list[np.ndarray]], np.ndarray]
+) -> RiskInterventions | None:
+    """Binding counts summed over runs; VaR series joined by ``combine`` (None if any run lacks them)."""
+    ivs = [r.interventions for r in results]
+    if any(i is None for i in ivs):
+        return None
+    present = [i for i in ivs if i is not None]
+    counts: dict[str, int] = {}
+    for i in present:
+        for k, v in i.binding_counts.items():
+            counts[k] = counts.get(k, 0) + v
+    return RiskInterventions(
+        counts,
+        combine([i.proposed_var for i in present]),
+        combine([i.executed_var for i in present]),
+    )
+
+
 def _mean(parts: list[np.ndarray | None]) -> np.ndarray | None:
     return None if any(p is None for p in parts) else np.mean(np.stack(parts), axis=0)  # type: ignore[arg-type]
 
@@ -183,18 +192,7 @@ def ensemble(results: list[StrategyResult], name: str) -> StrategyResult:
     if any(r.dates.shape != first.dates.shape or (r.dates != first.dates).any() for r in results):
         raise DataError(f"ensemble {name}: the runs do not cover the same days")
     returns = np.mean([r.returns for r in results], axis=0)
-    ivs = [r.interventions for r in results]
-    iv = None
-    if all(i is not None for i in ivs):
-        counts: dict[str, int] = {}
-        for i in ivs:
-            for k, v in i.binding_counts.items():  # type: ignore[union-attr]
-                counts[k] = counts.get(k, 0) + v
-        iv = RiskInterventions(
-            counts,
-            np.mean([i.proposed_var for i in ivs], axis=0),  # type: ignore[union-attr]
-            np.mean([i.executed_var for i in ivs], axis=0),  # type: ignore[union-attr]
-        )
+    iv = _merge_interventions(results, lambda parts: np.mean(parts, axis=0))
     ce = [r.correlation_exposure for r in results]
     return StrategyResult(
         name=name,

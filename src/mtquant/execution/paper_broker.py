@@ -50,14 +50,7 @@ class PaperBroker(Broker):
                 f"paper broker start_row {start_row} must leave a row to fill before {self.stop_row}"
             )
         self.tape = MarketTape.from_features(features, universe)
-        self.params = KernelParams.build(
-            universe,
-            slippage_bps=env_cfg.slippage_bps,
-            cost_multiplier=env_cfg.cost_multiplier,
-            stop_out_level=risk_cfg.stop_out_level,
-            rebalance_band=env_cfg.rebalance_band,
-            metrics_window=env_cfg.metrics_window,
-        )
+        self.params = KernelParams.from_config(universe, env_cfg, risk_cfg)
         self.state = KernelState.initial(
             torch.tensor([start_row]), universe.n, len(universe.specialists), env_cfg.initial_equity
         )

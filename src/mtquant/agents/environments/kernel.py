@@ -30,6 +30,8 @@ from dataclasses import dataclass, fields, replace
 import torch
 
 from mtquant.agents.environments.costs import fill_costs, pnl_usd, swap_charge
+from mtquant.config.env import EnvConfig
+from mtquant.config.risk import RiskConfig
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import RETURNS_LOOKBACK, SPECIALIST_METRICS
 from mtquant.instruments import InstrumentUniverse, usd_per_unit
@@ -129,6 +131,25 @@ class KernelParams:
             stop_out_level=stop_out_level,
             rebalance_band=rebalance_band,
             metric_alpha=2.0 / (metrics_window + 1.0),
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        universe: InstrumentUniverse,
+        env_cfg: EnvConfig,
+        risk_cfg: RiskConfig,
+        device: torch.device | str = "cpu",
+    ) -> KernelParams:
+        """The env's, the paper broker's and the bench's parameters, from the same config keys."""
+        return cls.build(
+            universe,
+            slippage_bps=env_cfg.slippage_bps,
+            cost_multiplier=env_cfg.cost_multiplier,
+            stop_out_level=risk_cfg.stop_out_level,
+            rebalance_band=env_cfg.rebalance_band,
+            metrics_window=env_cfg.metrics_window,
+            device=device,
         )
 
 

@@ -71,15 +71,7 @@ class MultiInstrumentEnv(EnvBase):
         self.universe, self.env_cfg, self.split = universe, env_cfg, split
         self.episode_length = episode_length or env_cfg.episode_length
         self.tape = FeatureTape.build(features, universe, self.device)
-        self.params = KernelParams.build(
-            universe,
-            slippage_bps=env_cfg.slippage_bps,
-            cost_multiplier=env_cfg.cost_multiplier,
-            stop_out_level=risk_cfg.stop_out_level,
-            rebalance_band=env_cfg.rebalance_band,
-            metrics_window=env_cfg.metrics_window,
-            device=self.device,
-        )
+        self.params = KernelParams.from_config(universe, env_cfg, risk_cfg, self.device)
         self.first_row = max(split[0], features.valid_from)
         self.last_start = split[1] - 2
         if self.first_row > self.last_start:
