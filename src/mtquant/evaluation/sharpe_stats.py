@@ -119,6 +119,12 @@ def _percentile_interval(values: NDArray[np.float64], alpha: float) -> tuple[flo
     return float(lo), float(hi)
 
 
+def _resample_days(n: int, n_boot: int, mean_block: float | None, seed: int) -> NDArray[np.int64]:
+    """Seeded stationary-bootstrap day indices; mean block length n^(1/3) unless given."""
+    block = max(1.0, n ** (1.0 / 3.0)) if mean_block is None else mean_block
+    return stationary_bootstrap_indices(n, n_boot, block, np.random.default_rng(seed))
+
+
 def bootstrap_sharpe_ci(
     returns: ArrayLike,
     n_boot: int = 2000,
@@ -134,8 +140,7 @@ def bootstrap_sharpe_ci(
     r = as_returns(returns)
     if r.size < 3:
         return None
-    block = max(1.0, r.size ** (1.0 / 3.0)) if mean_block is None else mean_block
-    idx = stationary_bootstrap_indices(r.size, n_boot, block, np.random.default_rng(seed))
+    idx = _resample_days(r.size, n_boot, mean_block, seed)
     return _percentile_interval(_annualised_sharpes(r[idx], periods), alpha)
 
 
@@ -158,7 +163,6 @@ def bootstrap_sharpe_difference_ci(
         )
     if a.size < 3:
         return None
-    block = max(1.0, a.size ** (1.0 / 3.0)) if mean_block is None else mean_block
-    idx = stationary_bootstrap_indices(a.size, n_boot, block, np.random.default_rng(seed))
+    idx = _resample_days(a.size, n_boot, mean_block, seed)
     diff = _annualised_sharpes(a[idx], periods) - _annualised_sharpes(b[idx], periods)
     return _percentile_interval(diff, alpha)

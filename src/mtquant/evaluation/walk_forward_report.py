@@ -61,26 +61,16 @@ def run_rows(folds: list[FoldRun], var_limit: float) -> list[dict[str, Any]]:
     rows = []
     for fr in folds:
         test = fr.fold.describe()["test"]
-        for seed, by_cost in fr.system.items():
+        runs = [(SYSTEM, str(seed), by_cost) for seed, by_cost in fr.system.items()]
+        runs += [(name, "-", by_cost) for name, by_cost in fr.baselines.items()]
+        for strategy, seed, by_cost in runs:
             for cost, res in by_cost.items():
                 rows.append(
                     {
-                        "strategy": SYSTEM,
+                        "strategy": strategy,
                         "fold": fr.fold.index,
                         "test": test,
-                        "seed": str(seed),
-                        "cost_x": cost,
-                        **run_metrics(res, var_limit),
-                    }
-                )
-        for name, by_cost in fr.baselines.items():
-            for cost, res in by_cost.items():
-                rows.append(
-                    {
-                        "strategy": name,
-                        "fold": fr.fold.index,
-                        "test": test,
-                        "seed": "-",
+                        "seed": seed,
                         "cost_x": cost,
                         **run_metrics(res, var_limit),
                     }
