@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mtquant.config.data import DataConfig
+from mtquant.config.instruments import InstrumentsConfig
 from mtquant.data.align import Aligned, align
 from mtquant.data.bars import Bars
 from mtquant.data.market_data import FIELDS, MarketData, Provenance
@@ -43,6 +44,23 @@ def resolve(cfg: Any) -> tuple[DataConfig, list[str]]:
     return data, [str(s) for s in symbols]
 
 
+def table_spreads(cfg: Any, symbols: list[str]) -> dict[str, float]:
+    """``symbol -> spread`` (price units) of the run's instrument table ``cfg.instruments.symbols``
+    (a RunConfig or a composed DictConfig); a symbol the table lacks is a :class:`DataError`."""
+    instruments = cfg.instruments
+    if isinstance(instruments, DictConfig):
+        schema = OmegaConf.structured(InstrumentsConfig)
+        instruments = OmegaConf.to_object(OmegaConf.merge(schema, instruments))
+    catalogue = instruments.symbols
+    missing = [s for s in symbols if s not in catalogue]
+    if missing:
+        raise DataError(
+            f"data.source=synthetic: symbol {missing[0]} has no spread in the instrument table "
+            f"(config instruments.symbols); known: {', '.join(sorted(catalogue))}"
+        )
+    return {s: float(catalogue[s].spread) for s in symbols}
+
+
 def load_market_data(cfg: Any, symbols: list[str] | None = None) -> MarketData:
     """Validated, aligned daily bars of the active instruments from ``cfg.data.source``.
 
@@ -53,7 +71,7 @@ def load_market_data(cfg: Any, symbols: list[str] | None = None) -> MarketData:
     if data_cfg.source == "synthetic":
         from mtquant.data.synthetic import load_synthetic
 
-        return load_synthetic(data_cfg, wanted)
+        return load_synthetic(data_cfg, wanted, table_spreads(cfg, wanted))
     if data_cfg.source == "packaged":
         return load_packaged(data_cfg, wanted)
     bars = {s: read_symbol(data_cfg.source, str(data_cfg.path), s) for s in wanted}

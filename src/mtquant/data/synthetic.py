@@ -20,11 +20,15 @@ Model (daily log returns ``r[t, i]`` of close prices, ``t >= 1``; docs/data.md h
   information coefficient. With ``a = 0`` returns are unpredictable.
 
 Close-only output (``has_range`` False): the generator models closes, not intraday ranges.
+Every bar quotes a spread that is a constant fraction of its close (``has_spread`` True):
+``spread[t, i] = table_spread_i / START_PRICE[i] * close[t, i]``, the instrument table's spread
+at the start price, scaled with the price, so costs stay proportional over decades of drift.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -191,8 +195,29 @@ def oracle_sharpe(data: MarketData, model: SyntheticModel) -> float:
     return 0.0 if sd == 0.0 else float(np.sqrt(252.0) * pnl.mean() / sd)
 
 
-def load_synthetic(cfg: DataConfig, symbols: list[str]) -> MarketData:
-    """Synthetic :class:`MarketData` (close-only, every day observed) for ``symbols``."""
+def quoted_spreads(
+    close: np.ndarray, model: SyntheticModel, table_spread: Mapping[str, float]
+) -> np.ndarray:
+    """``[T, N]`` spreads (price units) quoted on ``close``: the instrument table's spread as a
+    fraction of the start price, ``table_spread[s] / START_PRICE[s] * close[t, s]``."""
+    missing = [s for s in model.symbols if s not in table_spread]
+    if missing:
+        raise DataError(
+            f"data.source=synthetic: symbol {missing[0]} has no spread in the instrument table "
+            f"(config instruments.symbols); given: {', '.join(sorted(table_spread))}"
+        )
+    fraction = np.array([table_spread[s] for s in model.symbols]) / model.start_price
+    return fraction * close
+
+
+def load_synthetic(
+    cfg: DataConfig, symbols: list[str], table_spread: Mapping[str, float]
+) -> MarketData:
+    """Synthetic :class:`MarketData` (close-only, every day observed) for ``symbols``.
+
+    ``table_spread``: each symbol's spread in the run's instrument table (price units), quoted
+    per bar in proportion to the price (:func:`quoted_spreads`).
+    """
     model = synthetic_model(symbols, cfg)
     dates = pd.bdate_range(cfg.synthetic.start, periods=cfg.synthetic.n_days)
     close = generate(model, dates, cfg.seed)
@@ -209,6 +234,7 @@ def load_synthetic(cfg: DataConfig, symbols: list[str]) -> MarketData:
     dates, close = dates[keep], close[keep]
     values = np.zeros((*close.shape, len(FIELDS)))
     values[..., :4] = close[..., None]
+    values[..., FIELDS.index("spread")] = quoted_spreads(close, model, table_spread)
     note = (
         f"SYNTHETIC: Student-t(df={model.tail_df}) returns, 2-state vol regime "
         f"(p={model.regime_persistence}, x{model.high_vol_multiplier}), calibrated to "
@@ -229,7 +255,7 @@ def load_synthetic(cfg: DataConfig, symbols: list[str]) -> MarketData:
         mask=torch.ones(close.shape, dtype=torch.bool),
         has_range=torch.zeros(n, dtype=torch.bool),
         has_volume=torch.zeros(n, dtype=torch.bool),
-        has_spread=torch.zeros(n, dtype=torch.bool),
+        has_spread=torch.ones(n, dtype=torch.bool),
         provenance={s: replace(prov) for s in symbols},
     )
 

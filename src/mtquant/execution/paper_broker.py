@@ -100,9 +100,10 @@ class PaperBroker(Broker):
         """Fill records of the open (sent orders) and of a margin-call close-out at the close."""
         p = self.params
         price = self.tape.fill_price[t1][None]
+        half_spread = self.tape.half_spread[t1][None]  # [1, N] quoted on the fill row
         du = torch.where(sent, target - u0, torch.zeros_like(u0))
         spread, comm, slip = fill_costs(
-            du.abs(), price, p.half_spread, p.commission, p.slippage, p.usd_base, p.cost_multiplier
+            du.abs(), price, half_spread, p.commission, p.slippage, p.usd_base, p.cost_multiplier
         )
         records = [
             Fill(
@@ -123,7 +124,7 @@ class PaperBroker(Broker):
             cs, cc, cl = fill_costs(
                 held.abs(),
                 close,
-                p.half_spread,
+                half_spread,
                 p.commission,
                 p.slippage,
                 p.usd_base,

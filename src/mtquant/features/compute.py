@@ -83,6 +83,21 @@ def _check_prices(data: MarketData) -> None:
             )
 
 
+def _quoted_spread(data: MarketData) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(spread [T, N] float64, has_spread [N] bool)``: the per-bar quoted spread (price units),
+    0 for instruments whose data quotes none; a quoted spread must be finite and >= 0."""
+    has = data.has_spread.to(torch.bool)
+    raw = data.field("spread").double()
+    bad = has[None, :] & ~(torch.isfinite(raw) & (raw >= 0))
+    if bool(bad.any()):
+        t, n = (int(i) for i in torch.nonzero(bad)[0])
+        raise DataError(
+            f"market data: symbol {data.symbols[n]}, date {data.dates[t].date()}, "
+            f"column spread: value {float(raw[t, n])} is not a finite spread >= 0"
+        )
+    return torch.where(has[None, :], raw, torch.zeros_like(raw)), has.clone()
+
+
 def _check_finite(
     x: torch.Tensor, data: MarketData, names: list[str], what: str, start: int
 ) -> None:
@@ -174,6 +189,7 @@ def compute_features(
 
     macro_raw = macro_features(data)
     _check_finite(macro_raw, data, MACRO_NAMES, "macro features", VALID_FROM)
+    spread, has_spread = _quoted_spread(data)
 
     return FeatureSet(
         dates=data.dates,
@@ -191,6 +207,8 @@ def compute_features(
         cov=cov,
         close=close,
         fill_price=torch.where(data.has_range.to(torch.bool)[None, :], data.open.double(), close),
+        spread=spread,
+        has_spread=has_spread,
         valid_from=VALID_FROM,
         norm_fitted_until=train_end,
         notes=domain_notes(data),

@@ -13,7 +13,9 @@ class FeatureSet:
     """Causal features of one :class:`~mtquant.data.market_data.MarketData` (value at t uses data <= t).
 
     Row ``t`` of every tensor is known at the close of day ``t``. Floating tensors are float32
-    except ``returns``, ``close`` and ``fill_price`` (float64, used for P&L).
+    except ``returns``, ``close``, ``fill_price`` and ``spread`` (float64, used for P&L / costs).
+    ``spread`` is the data's quoted spread per bar; where ``has_spread`` is False it is 0 and fills
+    pay the instrument table's constant spread (see ``MarketTape.build``).
     """
 
     dates: pd.DatetimeIndex  # [T]
@@ -31,6 +33,10 @@ class FeatureSet:
     cov: torch.Tensor  # [T, N, N] rolling covariance of returns (window=risk.var_window, ddof=1)
     close: torch.Tensor  # [T, N] float64 close prices
     fill_price: torch.Tensor  # [T, N] float64 fill price on day t: open, or close if close-only
+    spread: (
+        torch.Tensor
+    )  # [T, N] float64 quoted spread per bar (price units); 0 where not has_spread
+    has_spread: torch.Tensor  # [N] bool, the data quotes a spread per bar for this instrument
     valid_from: int  # first row where every feature is defined (warm-up done)
     norm_fitted_until: int  # normalisation statistics use rows < this (the training split end)
     notes: list[str] = field(default_factory=list)  # proxies held neutral for missing symbols

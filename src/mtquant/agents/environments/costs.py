@@ -7,9 +7,11 @@ Conventions (one place, used by the env, the paper broker and the benchmark kern
   :func:`mtquant.instruments.usd_per_unit`.
 * P&L of ``units`` from ``p0`` to ``p1``: ``units * (p1 - p0)`` when USD is the quote currency,
   ``units * (1 - p0 / p1)`` when USD is the base (the quote-currency P&L converted at ``p1``).
-* Fills are at the mid price; every fill pays half the spread (price units, so
-  ``0.5 * spread * |dU|`` USD for USD-quoted and ``0.5 * spread * |dU| / price`` for USD-based),
-  commission and slippage (fractions of USD notional), all times ``cost_multiplier``.
+* Fills are at the mid price; every fill pays half the spread quoted on the fill's bar (price
+  units, so ``0.5 * spread * |dU|`` USD for USD-quoted and ``0.5 * spread * |dU| / price`` for
+  USD-based; the kernel passes ``MarketTape.half_spread[t]``: the data's per-bar spread, else the
+  instrument table's), commission and slippage (fractions of USD notional), all times
+  ``cost_multiplier``.
 * Swap (financing) is charged on the position held overnight, as a fraction of its USD notional at
   the close: ``swap_long`` for longs, ``swap_short`` for shorts, negative = the account pays.
   One business-day step charges one day; the instrument's ``triple_swap_weekday`` charges three
@@ -42,8 +44,9 @@ def fill_costs(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(spread, commission, slippage) in USD ``[B, N]`` of filling ``abs_units`` at ``price``.
 
-    ``half_spread`` is in price units ``[N]``; ``commission`` a fraction of notional ``[N]``;
-    ``slippage`` a fraction of notional (scalar).
+    ``half_spread`` is in price units, one row per account ``[B, N]`` (the spread quoted on the
+    fill's bar) or anything broadcasting to it (``[N]``, ``[1, N]``); ``commission`` a fraction
+    of notional ``[N]``; ``slippage`` a fraction of notional (scalar).
     """
     notional = abs_units * usd_per_unit(price, usd_base)
     spread_usd = torch.where(usd_base, half_spread * abs_units / price, half_spread * abs_units)

@@ -11,8 +11,9 @@ Timeline of one step, for a target decided at the close of day ``t`` (state row 
    the swap of the night after day ``t`` (three nights when day ``t`` is the instrument's
    ``triple_swap_weekday``).
 2. The order ``dU = U* - U`` fills at ``fill_price[t+1]`` (the open of ``t+1``; the close of
-   ``t+1`` for close-only series) paying half the spread, commission and slippage
-   (:mod:`mtquant.agents.environments.costs`). An order whose USD notional at ``close[t]`` is at
+   ``t+1`` for close-only series) paying half the spread quoted on row ``t+1``
+   (:attr:`MarketTape.half_spread`: the data's per-bar spread, else the instrument table's),
+   commission and slippage (:mod:`mtquant.agents.environments.costs`). An order whose USD notional at ``close[t]`` is at
    most ``max(rebalance_band, 1e-6) * equity`` is not sent: the position stays and nothing is paid.
 3. The new position is marked to ``close[t+1]``.
 4. Margin: ``used = sum |U*| * usd_per_unit(close[t+1]) * margin_rate``. If equity is
@@ -32,6 +33,7 @@ import torch
 from mtquant.agents.environments.costs import fill_costs, pnl_usd, swap_charge
 from mtquant.config.env import EnvConfig
 from mtquant.config.risk import RiskConfig
+from mtquant.errors import DataError
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import RETURNS_LOOKBACK, SPECIALIST_METRICS
 from mtquant.instruments import InstrumentUniverse, usd_per_unit
@@ -88,9 +90,10 @@ class KernelState:
 
 @dataclass(frozen=True)
 class KernelParams:
-    """Per-instrument terms ``[N]`` and scalar settings of the execution model."""
+    """Per-instrument terms ``[N]`` and scalar settings of the execution model.
 
-    half_spread: torch.Tensor  # [N] price units
+    The spread is not a term here: it is per bar, :attr:`MarketTape.half_spread`."""
+
     commission: torch.Tensor  # [N] fraction of notional per side
     swap_long: torch.Tensor  # [N] fraction of notional per night (negative = paid)
     swap_short: torch.Tensor  # [N]
@@ -119,7 +122,6 @@ class KernelParams:
         spec_idx = universe.specialist_index(device)
         onehot = torch.nn.functional.one_hot(spec_idx, len(universe.specialists)).double()
         return cls(
-            half_spread=0.5 * terms["spread"],
             commission=terms["commission"],
             swap_long=terms["swap_long"],
             swap_short=terms["swap_short"],
@@ -155,11 +157,12 @@ class KernelParams:
 
 @dataclass(frozen=True)
 class MarketTape:
-    """Price rows the kernel reads: ``close``, ``fill_price`` ``[T, N]`` and swap nights ``[T, N]``."""
+    """Rows the kernel reads: ``close``, ``fill_price``, swap nights and half spreads ``[T, N]``."""
 
     close: torch.Tensor  # [T, N] float64
     fill_price: torch.Tensor  # [T, N] float64
     nights: torch.Tensor  # [T, N] float64: swap days charged for the night after row t (1 or 3)
+    half_spread: torch.Tensor  # [T, N] float64 price units: half the spread a fill on row t pays
 
     @classmethod
     def build(
@@ -168,11 +171,41 @@ class MarketTape:
         fill_price: torch.Tensor,
         weekdays: torch.Tensor,
         universe: InstrumentUniverse,
+        spread: torch.Tensor | None = None,
+        has_spread: torch.Tensor | None = None,
     ) -> MarketTape:
-        """``weekdays [T]`` (Mon = 0) of each row; triple swap on each instrument's rollover day."""
-        triple = universe.terms(device=close.device)["triple_swap_weekday"]
-        nights = torch.where(weekdays.to(close.device)[:, None] == triple[None, :], 3.0, 1.0)
-        return cls(close=close.double(), fill_price=fill_price.double(), nights=nights.double())
+        """``weekdays [T]`` (Mon = 0) of each row; triple swap on each instrument's rollover day.
+
+        ``half_spread[t, n]`` is ``0.5 * spread[t, n]`` (the data's quoted spread of that bar,
+        price units) where ``has_spread[n]``, else half the instrument table's constant
+        ``spread``. ``spread`` None: no instrument quotes one (the table everywhere).
+        """
+        dev = close.device
+        terms = universe.terms(device=dev)
+        nights = torch.where(
+            weekdays.to(dev)[:, None] == terms["triple_swap_weekday"][None, :], 3.0, 1.0
+        )
+        table = (0.5 * terms["spread"]).expand_as(close)
+        if spread is None:
+            half = table.clone()
+        else:
+            if spread.shape != close.shape:
+                raise DataError(
+                    f"market tape: spread has shape {tuple(spread.shape)}, close "
+                    f"{tuple(close.shape)}; expected one quoted spread per bar [T, N]"
+                )
+            quoted = (
+                torch.ones(close.shape[1], dtype=torch.bool, device=dev)
+                if has_spread is None
+                else has_spread.to(device=dev, dtype=torch.bool)
+            )
+            half = torch.where(quoted[None, :], 0.5 * spread.to(dev).double(), table)
+        return cls(
+            close=close.double(),
+            fill_price=fill_price.double(),
+            nights=nights.double(),
+            half_spread=half.double(),
+        )
 
     @classmethod
     def from_features(
@@ -181,7 +214,12 @@ class MarketTape:
         """The tape of a :class:`FeatureSet` (weekdays from its dates) on ``device``."""
         weekdays = torch.tensor(list(features.dates.day_of_week), dtype=torch.long)
         return cls.build(
-            features.close.to(device), features.fill_price.to(device), weekdays, universe
+            features.close.to(device),
+            features.fill_price.to(device),
+            weekdays,
+            universe,
+            spread=features.spread.to(device),
+            has_spread=features.has_spread.to(device),
         )
 
 
@@ -248,9 +286,8 @@ def step_kernel(
 
     pnl = pnl_usd(u0, c0, pf, usd_base) + pnl_usd(u1, pf, c1, usd_base)
     swap = swap_charge(u0, c0, tape.nights[t0], params.swap_long, params.swap_short, usd_base, cm)
-    spread, comm, slip = fill_costs(
-        du, pf, params.half_spread, params.commission, params.slippage, usd_base, cm
-    )
+    hs1 = tape.half_spread[t1]  # [B, N] the spread quoted on the fill row
+    spread, comm, slip = fill_costs(du, pf, hs1, params.commission, params.slippage, usd_base, cm)
     traded = du * usd_per_unit(pf, usd_base)
     eq1 = eq0 + (pnl - spread - comm - slip - swap).sum(-1)
 
@@ -260,7 +297,7 @@ def step_kernel(
     call = (eq1 <= 0) | (eq1 < params.stop_out_level * used)
     held = u1.abs() * call[:, None]
     co_spread, co_comm, co_slip = fill_costs(
-        held, c1, params.half_spread, params.commission, params.slippage, usd_base, cm
+        held, c1, hs1, params.commission, params.slippage, usd_base, cm
     )
     spread, comm, slip = spread + co_spread, comm + co_comm, slip + co_slip
     traded = traded + held * upu1

@@ -29,12 +29,15 @@ def random_walk_features(
     window: int = 60,
     close_only: bool = False,
     start: str = "2020-01-01",
+    spread_fraction: float | None = None,
 ) -> FeatureSet:
     """Business-day random walks for the universe's instruments and matching feature tensors.
 
     ``fill_price`` is an open that gaps from the previous close (``close_only=True``: the close).
     ``vol`` / ``cov`` are rolling statistics of the USD returns over ``window`` rows (causal);
-    ``valid_from = window``.
+    ``valid_from = window``. ``spread_fraction`` None: no per-bar spread is quoted (``has_spread``
+    False, fills pay the instrument table's spread); else every bar quotes
+    ``spread = spread_fraction * close`` (``has_spread`` True).
     """
     g = torch.Generator().manual_seed(seed)
     n, t = universe.n, n_days
@@ -59,6 +62,7 @@ def random_walk_features(
     std = vol.clamp_min(1e-12)
     corr = cov / (std[:, :, None] * std[:, None, :])
     iu = torch.triu_indices(n, n, offset=1)
+    spread = torch.zeros_like(close) if spread_fraction is None else spread_fraction * close
 
     obs = torch.zeros(t, n, OBSERVATION_DIM)
     obs[..., :OBS_MARKET_DIM] = torch.randn(t, n, OBS_MARKET_DIM, generator=g)
@@ -79,6 +83,8 @@ def random_walk_features(
         cov=cov.float(),
         close=close,
         fill_price=fill,
+        spread=spread,
+        has_spread=torch.full((n,), spread_fraction is not None),
         valid_from=window,
         norm_fitted_until=t,
     )
