@@ -34,7 +34,7 @@ import torch
 from mtquant.config.risk import RiskConfig
 from mtquant.errors import DataError
 from mtquant.instruments import InstrumentUniverse
-from mtquant.risk_management.var import quad_form, z_score
+from mtquant.risk_management.var import z_score
 
 HELD_EPS = 1e-12  # |w| above this counts as a held leg
 BINDING_NAMES = ("none", "correlation", "sector", "gross", "position", "margin", "var")
@@ -62,14 +62,16 @@ class RiskLimits:
     z: float = field(init=False)
     sector_onehot: torch.Tensor = field(init=False)  # [N, K]
     same_sector: torch.Tensor = field(init=False)  # [N, N] 1 where i and j share a sector
-    pair_flat: torch.Tensor = field(init=False)  # [P] flat index i * N + j of the pairs i < j
-    pair_i_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, i] of the pairs i < j
-    pair_j_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, j] of the pairs i < j
-    pair_sum_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, i] + x[:, j]
-    pair_diff_sel: torch.Tensor = field(init=False)  # [N, P] x @ it = x[:, j] - x[:, i]
+    pair_i: torch.Tensor = field(init=False)  # [P] leg i of the pairs i < j (row-major)
+    pair_j: torch.Tensor = field(init=False)  # [P] leg j of the pairs i < j
+    pair_legs: torch.Tensor = field(init=False)  # [2P] legs i then legs j of the pairs
+    pair_legs2: torch.Tensor = field(init=False)  # [4P] pair_legs, then pair_legs + N
+    pair_i_onehot: torch.Tensor = field(init=False)  # [N, P] 1 where leg n is the pair's i
+    pair_j_onehot: torch.Tensor = field(init=False)  # [N, P] 1 where leg n is the pair's j
+    cov_rows: torch.Tensor = field(init=False)  # [N + P] flat cov index of S_nn, then S_ij
     layer_bits: torch.Tensor = field(init=False)  # [6] 2^(k-1) of layer k, float
-    layer_sign: torch.Tensor = field(init=False)  # [6] layer k bound iff stat_k * sign_k
-    layer_threshold: torch.Tensor = field(init=False)  # [6]    < threshold_k (enforce_limits)
+    layer_sign: torch.Tensor = field(init=False)  # [6, 1] layer k bound iff stat_k * sign_k
+    layer_threshold: torch.Tensor = field(init=False)  # [6, 1]   < threshold_k (enforce_limits)
     _variants: dict[tuple[torch.device, torch.dtype], RiskLimits] = field(
         init=False, repr=False, compare=False
     )
@@ -85,18 +87,27 @@ class RiskLimits:
         self.sector_onehot = torch.nn.functional.one_hot(idx, k).to(self.margin_rate.dtype)
         self.same_sector = self.sector_onehot @ self.sector_onehot.T
         pi, pj = pair_index(n, idx.device)
-        self.pair_flat = pi * n + pj
-        sel = pair_selector(n, self.margin_rate.dtype, idx.device)
-        self.pair_i_sel = sel[:, : len(pi)].contiguous()
-        self.pair_j_sel = sel[:, len(pi) :].contiguous()
-        self.pair_sum_sel = self.pair_i_sel + self.pair_j_sel
-        self.pair_diff_sel = self.pair_j_sel - self.pair_i_sel
+        self.pair_i, self.pair_j = pi, pj
+        self.pair_legs = torch.cat([pi, pj])
+        self.pair_legs2 = torch.cat([self.pair_legs, self.pair_legs + n])
+        eye = torch.eye(n, dtype=self.margin_rate.dtype, device=idx.device)
+        self.pair_i_onehot = eye[:, pi].contiguous()
+        self.pair_j_onehot = eye[:, pj].contiguous()
+        diag = torch.arange(n, device=idx.device) * (n + 1)
+        self.cov_rows = torch.cat([diag, pi * n + pj])
         dtype, n_layers = self.margin_rate.dtype, len(BINDING_NAMES) - 1
         self.layer_bits = 2.0 ** torch.arange(n_layers, dtype=dtype, device=idx.device)
+        if not self.max_correlation_exposure >= 0.0:
+            raise DataError(
+                "max_correlation_exposure must be >= 0 (0 forbids every positively correlated "
+                f"pair); got {self.max_correlation_exposure}"
+            )
         # stats: max drop hit, min sector scale, gross scale, max |w|, margin scale, VaR scale
-        self.layer_sign = torch.tensor([-1, 1, 1, -1, 1, 1], dtype=dtype, device=idx.device)
+        self.layer_sign = torch.tensor(
+            [[-1], [1], [1], [-1], [1], [1]], dtype=dtype, device=idx.device
+        )
         self.layer_threshold = torch.tensor(
-            [0, 1, 1, -self.max_position_weight, 1, 1], dtype=dtype, device=idx.device
+            [[0], [1], [1], [-self.max_position_weight], [1], [1]], dtype=dtype, device=idx.device
         )
         self._variants = {(self.margin_rate.device, self.margin_rate.dtype): self}
 
@@ -151,11 +162,20 @@ class RiskDiagnostics:
     scale: torch.Tensor  # executed gross / proposed gross (1 for an empty book)
     binding: torch.Tensor  # int64, last binding layer (see BINDING_NAMES)
     binding_flags: torch.Tensor  # int64, bit k-1 for every layer k that bound
-    correlation_exposure_before: torch.Tensor
     correlation_exposure_after: torch.Tensor
+    # effective correlations [P, B], held legs [N, B], pair legs i and j [P]: for the property
+    _before: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] = field(repr=False)
+
+    @property
+    def correlation_exposure_before(self) -> torch.Tensor:
+        """Correlation exposure of the proposed book, computed when asked (off the hot path)."""
+        eff, held, pi, pj = self._before
+        return _top(eff, held[pi] * held[pj])
 
     def as_dict(self) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        out["correlation_exposure_before"] = self.correlation_exposure_before
+        return out
 
 
 def correlation_from_cov(cov: torch.Tensor) -> torch.Tensor:
@@ -189,35 +209,14 @@ def pair_selector(n: int, dtype: torch.dtype, device: torch.device | str = "cpu"
     return torch.cat([eye[:, pi], eye[:, pj]], dim=1)
 
 
-def _pair_cov(cov: torch.Tensor, flat_idx: torch.Tensor) -> torch.Tensor:
-    """``S_ij`` of the pairs i < j: ``[B, P]`` for ``cov [B, N, N]``, ``[P]`` for ``[N, N]``."""
-    n = cov.shape[-1]
-    if cov.ndim == 2:
-        return cov.reshape(n * n)[flat_idx]
-    return torch.gather(cov.reshape(-1, n * n), 1, flat_idx.expand(cov.shape[0], -1))
-
-
-def _unheld(dtype: torch.dtype) -> float:
-    """Additive penalty of a pair with an unheld leg: far below any effective correlation
-    (those are O(1)), so the pair drops out of the ``> limit`` test and of the max; finite, so
-    that it passes through the 0/1 selector matmuls exactly."""
-    return -0.25 * torch.finfo(dtype).max
-
-
-def _unheld_penalty(abs_weights: torch.Tensor, sum_sel: torch.Tensor) -> torch.Tensor:
-    """``[B, P]`` from ``|w| [B, N]``: 0 for a held pair (both ``|w| > 1e-12``), ``<= _unheld``
-    otherwise."""
-    dtype = abs_weights.dtype
-    unheld = (abs_weights <= HELD_EPS).to(dtype).mul_(_unheld(dtype))
-    return unheld @ sum_sel  # penalty of leg i + penalty of leg j, exact
-
-
-def _top(masked: torch.Tensor) -> torch.Tensor:
-    """Max over the pairs of penalised correlations ``[B]``; 0 when no pair is held."""
-    if masked.shape[-1] == 0:  # a single instrument has no pairs
-        return masked.new_zeros(masked.shape[0])
-    top = masked.amax(-1)
-    return torch.where(top < 0.5 * _unheld(top.dtype), 0.0, top)
+def _top(eff: torch.Tensor, both_held: torch.Tensor) -> torch.Tensor:
+    """Max effective correlation ``[B]`` over the pairs (rows of ``eff [P, B]``) whose legs are
+    both held (``both_held`` 0/1); 0 with fewer than two held legs. An unheld pair is pushed to
+    ``<= -2``, below every correlation, so it only wins the max when no pair is held."""
+    if eff.shape[0] == 0:  # a single instrument has no pairs
+        return eff.new_zeros(eff.shape[1])
+    top = (both_held * 3.0).sub_(3.0).add_(eff).amax(0)
+    return top.mul_(top > -1.5)
 
 
 def correlation_exposure(weights: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
@@ -229,23 +228,12 @@ def correlation_exposure(weights: torch.Tensor, rho: torch.Tensor) -> torch.Tens
     """
     n = weights.shape[-1]
     pi, pj = pair_index(n, weights.device)
-    sel = pair_selector(n, weights.dtype, weights.device)
-    sel_i, sel_j = sel[:, : len(pi)], sel[:, len(pi) :]
     rho = rho.to(weights.dtype)
-    eff = _pair_correlations(weights, rho, sel_i, sel_j, pi * n + pj)
-    return _top(eff + _unheld_penalty(weights.abs(), sel_i + sel_j))
-
-
-def _pair_correlations(
-    weights: torch.Tensor,
-    cov: torch.Tensor,
-    sel_i: torch.Tensor,
-    sel_j: torch.Tensor,
-    flat_idx: torch.Tensor,
-) -> torch.Tensor:
-    """Effective correlations ``sign(w_i) sign(w_j) rho_ij`` of the pairs i < j → ``[B, P]``."""
-    g = torch.sign(weights).mul_(_inv_sd(cov))  # [B, N]
-    return (g @ sel_i).mul_(g @ sel_j).mul_(_pair_cov(cov, flat_idx))
+    inv_sd = _inv_sd(rho)
+    held = (weights.abs() > HELD_EPS).to(weights.dtype)
+    g = torch.sign(weights) * held * inv_sd
+    eff = g[:, pi] * g[:, pj] * rho[..., pi, pj]
+    return _top(eff.T, (held[:, pi] * held[:, pj]).T)
 
 
 def _check_shapes(weights: torch.Tensor, cov: torch.Tensor, n: int) -> None:
@@ -256,71 +244,100 @@ def _check_shapes(weights: torch.Tensor, cov: torch.Tensor, n: int) -> None:
         raise DataError(f"cov must be [{n}, {n}] or [B, {n}, {n}]; got {tuple(cov.shape)}")
 
 
+def _cov_rows(cov: torch.Tensor, lim: RiskLimits) -> tuple[torch.Tensor, torch.Tensor]:
+    """Variances ``[N, B]`` and pair covariances ``[P, B]`` (``[.., 1]`` for a shared ``[N, N]``
+    covariance), leg-major, in ``lim``'s dtype: one row gather from the flat ``[N*N, B]`` view."""
+    n = lim.n
+    flat = cov.reshape(-1, n * n).T  # [N*N, B] view (B = 1 for a shared covariance)
+    rows = flat.index_select(0, lim.cov_rows).to(lim.margin_rate.dtype)
+    return rows[:n], rows[n:]
+
+
+def _quad_forms(
+    w: torch.Tensor, var: torch.Tensor, pair_cov: torch.Tensor, lim: RiskLimits
+) -> torch.Tensor:
+    """``w_k' S w_k = sum_i S_ii w_i^2 + 2 sum_{i<j} S_ij w_i w_j`` ``[K, B]`` for ``K`` stacked
+    leg-major books ``w [K, N, B]`` (one gather of the pair legs for all of them)."""
+    legs = w.index_select(1, lim.pair_legs)  # [K, 2P, B]: legs i, then legs j
+    p = legs.shape[1] // 2
+    pairs = legs[:, :p].mul_(legs[:, p:]).mul_(pair_cov).sum(1)
+    return (w * w).mul_(var).sum(1).add_(pairs, alpha=2.0)
+
+
 def enforce_limits(
     weights: torch.Tensor, cov: torch.Tensor, limits: RiskLimits
 ) -> tuple[torch.Tensor, RiskDiagnostics]:
     """Compliant executed weights ``[B, N]`` for proposed ``weights [B, N]`` (module doc).
 
-    Hot path of every env step, written for CPU: pair quantities live in ``[B, P]`` tensors
-    formed by 0/1 (and +-1) selector matmuls, masks are folded into arithmetic (``where`` and
-    bool casts on ``[B, P]`` cost more than the matmuls), intermediates are updated in place
-    (fresh large buffers cost page faults) and nothing branches on values in Python.
+    Hot path of every env step, written for CPU. The work is done leg-major (``[N, B]`` and
+    ``[P, B]`` pair rows): every elementwise op and every reduction over legs or pairs then runs
+    along long contiguous rows of B books, where a ``[B, P]`` layout reduces over short rows.
+    Masks are 0/1 arithmetic (``sign``/``clamp``; bool tensors and ``where`` cost more), an
+    unheld leg has ``g = 0`` and so effective correlation 0 with every leg (never above a limit
+    ``>= 0``: no pair mask), and nothing branches on values in Python.
     """
     _check_shapes(weights, cov, limits.n)
     lim = limits.for_tensor(weights)
-    cov = cov.to(weights.dtype)
-    w0 = weights
+    pi, pj = lim.pair_i, lim.pair_j
+    var, pair_cov = _cov_rows(cov, lim)
+    w0 = weights.T.contiguous()  # [N, B]
     a0 = w0.abs()
+    sign0 = torch.sign(w0)
+    held = (a0 - HELD_EPS).sign_().clamp_(min=0.0)  # 1 iff |w| > HELD_EPS
 
     # 1. correlation concentration: drop the smaller leg of every offending held pair
-    eff = _pair_correlations(w0, cov, lim.pair_i_sel, lim.pair_j_sel, lim.pair_flat)  # [B, P]
-    masked = _unheld_penalty(a0, lim.pair_sum_sel).add_(eff)  # unheld pairs far below a limit
-    over = (masked - limits.max_correlation_exposure).clamp_(min=0.0)  # > 0: offending pair
-    drop_i = (a0 @ lim.pair_diff_sel).sign_().clamp_(min=0.0)  # 1 iff |w_j| > |w_i|; a tie
-    over_i = drop_i.mul_(over)  # drops the later index j
+    g = sign0 * held * torch.nan_to_num(var.rsqrt(), nan=0.0, posinf=0.0)  # sign / sd, [N, B]
+    legs = torch.cat([g, a0]).index_select(0, lim.pair_legs2)  # g_i, g_j, |w_i|, |w_j| [4P, B]
+    p = pi.shape[0]
+    eff = legs[:p].mul_(legs[p : 2 * p]).mul_(pair_cov)  # [P, B]
+    over = (eff - limits.max_correlation_exposure).clamp_(min=0.0)  # > 0: offending pair
+    drop_i = legs[3 * p :].sub_(legs[2 * p : 3 * p]).sign_().clamp_(min=0.0)
+    over_i = drop_i.mul_(over)  # |w_j| > |w_i| drops i; a tie drops the later index j
     over_j = over.sub_(over_i)
-    hits = torch.addmm(over_i @ lim.pair_i_sel.T, over_j, lim.pair_j_sel.T)  # [B, N] >= 0
-    w = torch.where(hits > 0, 0.0, w0)  # hit by an offending pair: dropped
+    hits = torch.addmm(lim.pair_i_onehot @ over_i, lim.pair_j_onehot, over_j)  # [N, B] >= 0
+    a = hits.neg().sign_().add_(1.0).mul_(a0)  # dropped legs 0; |w| after each layer below
 
     # 2. per-sector gross notional (same-sector sums through one [N, N] matmul)
-    sector_scale = (limits.sector_cap / (w.abs() @ lim.same_sector)).clamp_(max=1.0)
-    w.mul_(sector_scale)
+    sector_scale = (limits.sector_cap / (lim.same_sector @ a)).clamp_(max=1.0)
+    a.mul_(sector_scale)
 
     # 3. gross leverage
-    gross_scale = (limits.max_gross_leverage / w.abs().sum(-1)).clamp_(max=1.0)
-    w.mul_(gross_scale.unsqueeze(-1))
+    gross_scale = (limits.max_gross_leverage / a.sum(0)).clamp_(max=1.0)
+    a.mul_(gross_scale)
 
     # 4. per-position magnitude
     cap = limits.max_position_weight
-    top_abs = w.abs().amax(-1)
-    w.clamp_(-cap, cap)
+    top_abs = a.amax(0)
+    a.clamp_(max=cap)
 
     # 5. margin usage
-    margin_scale = (limits.max_margin_usage / (w.abs() @ lim.margin_rate)).clamp_(max=1.0)
-    w.mul_(margin_scale.unsqueeze(-1))
+    margin_scale = (limits.max_margin_usage / (lim.margin_rate @ a)).clamp_(max=1.0)
+    a.mul_(margin_scale)
 
     # 6. parametric VaR, homogeneous of degree 1 in a common scale
     z = lim.z
-    var_pre = quad_form(w, cov).clamp_(min=0.0).sqrt_().mul_(z)
+    w = sign0.mul_(a)
+    var_both = _quad_forms(torch.stack([w, w0]), var, pair_cov, lim).clamp_(min=0.0).sqrt_()
+    var_pre, var_proposed = var_both.mul_(z).unbind(0)
     var_scale = (limits.max_portfolio_var / var_pre).clamp_(max=1.0)
-    executed = w.mul_(var_scale.unsqueeze(-1))
-    abs_ex = executed.abs()
+    executed = w.mul_(var_scale)
+    abs_ex = a.mul_(var_scale)
 
     # layer k changed the book iff stat_k * sign_k < threshold_k (hit > 0, scale < 1, max |w| >
     # cap); the flags are sum 2^(k-1) and the last binding layer is their bit length
     stats = torch.stack(
-        [hits.amax(-1), sector_scale.amin(-1), gross_scale, top_abs, margin_scale, var_scale], -1
+        [hits.sum(0), sector_scale.amin(0), gross_scale, top_abs, margin_scale, var_scale]
     )
-    bound = stats.mul_(lim.layer_sign).lt_(lim.layer_threshold)  # [B, 6] 0/1 in w's dtype
-    flags = bound @ lim.layer_bits  # [B], exact small integers
-    gross0 = a0.sum(-1)
+    bound = stats.mul_(lim.layer_sign).lt_(lim.layer_threshold)  # [6, B] 0/1 in w's dtype
+    flags = lim.layer_bits @ bound  # [B], exact small integers
+    held_ex = (abs_ex - HELD_EPS).sign_().clamp_(min=0.0).index_select(0, lim.pair_legs)
     diag = RiskDiagnostics(
-        proposed_var=quad_form(w0, cov).clamp_(min=0.0).sqrt_().mul_(z),
+        proposed_var=var_proposed,
         executed_var=var_pre * var_scale,
-        scale=torch.where(gross0 > 0, abs_ex.sum(-1) / gross0, 1.0),
+        scale=abs_ex.sum(0).div_(a0.sum(0)).nan_to_num_(nan=1.0),
         binding=torch.frexp(flags).exponent.long(),
         binding_flags=flags.long(),
-        correlation_exposure_before=_top(masked),
-        correlation_exposure_after=_top(_unheld_penalty(abs_ex, lim.pair_sum_sel).add_(eff)),
+        correlation_exposure_after=_top(eff, held_ex[:p].mul_(held_ex[p:])),
+        _before=(eff, held, pi, pj),
     )
-    return executed, diag
+    return executed.T, diag

@@ -59,10 +59,10 @@ class PortfolioRiskTransform(Transform):
         n = w.shape[-1]
         batch = w.shape[:-1]
         # limits are enforced in float64 so that the reported VaR holds the limit to 1e-9 (float32
-        # rounding is ~1e-7); the base env receives the book in its action dtype
-        f64 = torch.float64
+        # rounding is ~1e-7); enforce_limits converts the covariance entries it reads to the
+        # weights' dtype; the base env receives the book in its action dtype
         executed, diag = enforce_limits(
-            w.reshape(-1, n).to(f64), cov.reshape(-1, n, n).to(f64), self.limits
+            w.reshape(-1, n).to(torch.float64), cov.reshape(-1, n, n), self.limits
         )
         executed = executed.reshape(w.shape)
         tensordict.set(self.weights_key, executed.to(w.dtype))
