@@ -79,6 +79,7 @@ def test_unknown_key_is_refused_with_its_name() -> None:
         ("risk.max_sector_allocation=0", "risk.max_sector_allocation=0"),
         ("data.source=bloomberg", "data.source='bloomberg'"),
         ("hardware.n_envs=0", "hardware.n_envs=0"),
+        ("training.ppo.weight_decay=-1", "training.ppo.weight_decay=-1"),
     ],
 )
 def test_out_of_range_value_is_refused_naming_key_and_value(override: str, fragment: str) -> None:

@@ -107,6 +107,18 @@ def test_single_agent_module_optimises_every_network_parameter_in_one_group():
     assert PHASE_MODULES[SINGLE_AGENT] is SingleAgentModule
 
 
+def test_weight_decay_switches_every_optimiser_to_adamw_with_that_decay():
+    view = _view()
+    schedules = SingleAgentModule.group_schedules(CFG.training.single_agent)
+    plain = SingleAgentModule(view, None, 0, schedules, PPOCoefficients(), 0.5)  # type: ignore[arg-type]
+    (adam,) = plain.configure_optimizers()
+    assert type(adam) is torch.optim.Adam
+    decayed = SingleAgentModule(view, None, 0, schedules, PPOCoefficients(), 0.5, weight_decay=0.1)  # type: ignore[arg-type]
+    (adamw,) = decayed.configure_optimizers()
+    assert type(adamw) is torch.optim.AdamW
+    assert [g["weight_decay"] for g in adamw.param_groups] == [0.1]
+
+
 def test_feed_computes_gae_on_the_portfolio_reward_only():
     view = _view()
     env = make_env(CFG, FEATURES, (0, 120), batch_size=2, seed=0, episode_length=5)

@@ -21,6 +21,7 @@ class PPOConfig:
     value_coef: float = 0.5
     entropy_coef: float = 0.01
     max_grad_norm: float = 0.5
+    weight_decay: float = 0.0  # decoupled (AdamW) decay of every optimiser; 0 = plain Adam
 
     def validate(self) -> None:
         in_open_unit("training.ppo.gamma", self.gamma)
@@ -31,6 +32,7 @@ class PPOConfig:
             self.minibatch_size >= 1, "training.ppo.minibatch_size", self.minibatch_size, ">= 1"
         )
         positive("training.ppo.max_grad_norm", self.max_grad_norm)
+        require(self.weight_decay >= 0, "training.ppo.weight_decay", self.weight_decay, ">= 0")
 
 
 @dataclass

@@ -209,6 +209,7 @@ def fit_phase(inputs: PhaseInputs, phase: str) -> dict[str, float]:
         PPOCoefficients(ppo.clip_range, ppo.value_coef, ppo.entropy_coef),
         ppo.max_grad_norm,
         validate_fn=validator(inputs, seed),
+        weight_decay=ppo.weight_decay,
     )
     trainer = make_trainer(cfg, inputs.run_dir, phase, sched.n_rollouts)
     last = checkpoint_dir(inputs.run_dir, phase) / LAST_CKPT

@@ -57,6 +57,7 @@ class HierarchicalPPOModule(LightningModule):
         coef: PPOCoefficients,
         max_grad_norm: float,
         validate_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+        weight_decay: float = 0.0,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -66,6 +67,7 @@ class HierarchicalPPOModule(LightningModule):
         self.schedules = {g: schedules[g] for g in GROUPS if g in schedules}
         self.coef = coef
         self.max_grad_norm = max_grad_norm
+        self.weight_decay = weight_decay
         self.validate_fn = validate_fn
         self.last_val: dict[str, float] = {}
         # PPO diagnostics summed over the rollout's minibatches (weighted by size), logged once
@@ -98,6 +100,18 @@ class HierarchicalPPOModule(LightningModule):
         )
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """One optimiser per trained group: Adam, or AdamW when ``weight_decay`` > 0 (decoupled
+        decay shrinks weights that the PPO gradient does not keep up: less memorising)."""
+        if self.weight_decay > 0:
+            return [
+                torch.optim.AdamW(
+                    self._group_params(g),
+                    lr=s.learning_rate,
+                    eps=1e-5,
+                    weight_decay=self.weight_decay,
+                )
+                for g, s in self.schedules.items()
+            ]
         return [
             torch.optim.Adam(self._group_params(g), lr=s.learning_rate, eps=1e-5)
             for g, s in self.schedules.items()
