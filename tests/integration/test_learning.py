@@ -75,18 +75,25 @@ def _table(result) -> str:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "measured 2nd attempt (experiment=learn_signal, data seed 7, seed 0, training=learn, "
-        "shared head trunk per specialist): val Sharpe system -1.07 (1st attempt -1.87), oracle "
-        "through env +1.14 (frictionless +2.42), ratio -0.94, equal weight -0.08; tuning seed 11: "
-        "system +0.45 vs oracle +2.70, eq. wt -0.61. The heads still fit the training path's "
-        "noise; a 2-year val Sharpe has a standard error of ~0.7"
+        "measured 3rd attempt (experiment=learn_signal: 20k synthetic days with spreads "
+        "proportional to price, 120-month val; training=learn: 1 PPO pass, 64 phase-1 rollouts; "
+        "data seed 7, seed 0): val Sharpe system +1.87, oracle through env +2.92 (ratio 0.64), "
+        "equal weight +0.27 (t 4.3); tuning seeds 11/13/17 ratios 0.82/0.72/0.62. The policy "
+        "learns the signal but not yet 70% of the continuously sized oracle"
     ),
 )
-def test_trained_system_reaches_seventy_percent_of_oracle_and_beats_equal_weight(experiment):
+def test_trained_system_reaches_seventy_percent_of_oracle(experiment):
     sig = experiment["signal"]
     assert sig["oracle_sharpe"] > 0, _table(experiment)
     assert sig["system_sharpe"] >= 0.7 * sig["oracle_sharpe"], _table(experiment)
+
+
+@pytest.mark.slow
+def test_trained_system_beats_equal_weight_significantly_on_the_planted_signal(experiment):
+    sig = experiment["signal"]
     assert sig["system_sharpe"] > sig["equal_weight_sharpe"], _table(experiment)
+    assert sig["excess_t"] > 1.645, _table(experiment)  # one-sided 5 %: learnt, not luck
+    assert experiment["checks"]["beats_equal_weight"]
 
 
 @pytest.mark.slow
