@@ -173,3 +173,10 @@ def test_synthetic_symbol_missing_from_the_instrument_table_is_a_data_error() ->
     cfg = run_config("synthetic", symbols={"forex": ["EURUSD", "GBPUSD"]}, start=None, end=None)
     with pytest.raises(DataError, match="symbol XAUUSD has no spread in the instrument table"):
         load_market_data(cfg, symbols=["EURUSD", "XAUUSD"])
+
+
+def test_a_zero_quote_is_not_a_free_fill_it_pays_the_instrument_table() -> None:
+    eurusd = _one("EURUSD")
+    tape = _tape(eurusd, [1.1, 1.1, 1.1], [0.0006, 0.0, 0.0004])
+    table = 0.5 * eurusd.terms()["spread"][0].item()
+    assert tape.half_spread[:, 0].tolist() == pytest.approx([0.0003, table, 0.0002])

@@ -177,8 +177,8 @@ class MarketTape:
         """``weekdays [T]`` (Mon = 0) of each row; triple swap on each instrument's rollover day.
 
         ``half_spread[t, n]`` is ``0.5 * spread[t, n]`` (the data's quoted spread of that bar,
-        price units) where ``has_spread[n]``, else half the instrument table's constant
-        ``spread``. ``spread`` None: no instrument quotes one (the table everywhere).
+        price units) where ``has_spread[n]`` and the quote is positive, else half the instrument
+        table's constant ``spread``. ``spread`` None: no instrument quotes one (the table everywhere).
         """
         dev = close.device
         terms = universe.terms(device=dev)
@@ -199,7 +199,10 @@ class MarketTape:
                 if has_spread is None
                 else has_spread.to(device=dev, dtype=torch.bool)
             )
-            half = torch.where(quoted[None, :], 0.5 * spread.to(dev).double(), table)
+            # a quote of 0 is "not recorded" in MT5 exports (a free fill would flatter every
+            # backtest): such bars pay the table's spread
+            bar = spread.to(dev).double()
+            half = torch.where(quoted[None, :] & (bar > 0), 0.5 * bar, table)
         return cls(
             close=close.double(),
             fill_price=fill_price.double(),
