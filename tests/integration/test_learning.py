@@ -16,13 +16,14 @@ from mtquant.evaluation.learning_check import (
     HalfResult,
     PlantedSignalOracle,
     checks,
+    direction_signal,
     excess_t_stat,
     learning_check,
 )
 
 
 def _half(system: float, oracle: float, ew: float, t: float) -> HalfResult:
-    return HalfResult(0.1, system, oracle, oracle, system / oracle, ew, t, 500, "", 1.0)
+    return HalfResult(0.1, system, oracle, oracle, oracle, system / oracle, ew, t, 500, "", 1.0)
 
 
 def test_oracle_sizes_the_planted_signal_like_the_system_at_equal_allocation():
@@ -36,6 +37,11 @@ def test_oracle_sizes_the_planted_signal_like_the_system_at_equal_allocation():
     w = oracle(td)["target_weights"][0]
     # s * 0.01 / (n_s * vol): 1*0.01/(2*0.01) = 0.5; -2*0.01/(2*0.005) = -2 -> clipped; 0.5*0.01/0.02
     assert torch.allclose(w, torch.tensor([0.5, -1.5, 0.25]))
+
+
+def test_direction_signal_is_the_sign_outside_the_band_and_flat_inside():
+    s = torch.tensor([[-1.2, -0.5, -0.49, 0.0, 0.3, 0.5, 2.0]])
+    assert direction_signal(s).tolist() == [[-1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0]]
 
 
 def test_excess_t_stat_is_mean_over_standard_error_of_the_daily_difference():

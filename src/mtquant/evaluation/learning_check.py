@@ -16,8 +16,10 @@ The experiment (issue 6; configs ``experiment=learn_signal`` and ``experiment=le
      market has no signal (its true conditional mean is zero);
    * ``equal_weight``: :class:`~mtquant.agents.baselines.EqualWeight` (gross leverage 1).
 
-   For reference the frictionless oracle of :func:`~mtquant.data.synthetic.oracle_sharpe`
-   (weights ``a s / sigma`` from close ``t`` to ``t + 1``, no costs, no risk limits) is also
+   For reference, the direction oracle (:func:`direction_signal`: long / flat / short from the
+   true signal, the system's own action space, sized and charged like the oracle) and the
+   frictionless oracle of :func:`~mtquant.data.synthetic.oracle_sharpe`
+   (weights ``a s / sigma`` from close ``t`` to ``t + 1``, no costs, no risk limits) are also
    reported over the same validation rows.
 3. Checks: with the signal, ``Sharpe(system) >= min_oracle_ratio x Sharpe(oracle through the
    env)`` and ``Sharpe(system) > Sharpe(equal weight)``; without it (no leak), the system's daily
@@ -60,6 +62,7 @@ from mtquant.features.feature_set import FeatureSet
 EXPERIMENTS = {"signal": "learn_signal", "nosignal": "learn_nosignal"}
 DEFAULT_MIN_RATIO = 0.7
 DEFAULT_NO_LEAK_Z = 1.645
+DIRECTION_BAND = 0.5  # the direction oracle stays flat while |signal| < this (signal sd units)
 
 
 class PlantedSignalOracle:
@@ -103,6 +106,14 @@ def oracle_signal(features: FeatureSet, model: SyntheticModel) -> torch.Tensor:
     return torch.from_numpy(planted_signal(features.close.numpy(), model)).float()
 
 
+def direction_signal(signal: torch.Tensor, band: float = DIRECTION_BAND) -> torch.Tensor:
+    """``sign(s)`` where ``|s| >= band``, else 0: what a long / flat / short policy (the system's
+    action space) can do with the true signal. Through :class:`PlantedSignalOracle` it gives the
+    direction oracle, the reference for how much of the continuous oracle a discrete policy can
+    reach."""
+    return torch.sign(signal) * (signal.abs() >= band).to(signal.dtype)
+
+
 def frictionless_oracle_sharpe(
     features: FeatureSet, model: SyntheticModel, rows: tuple[int, int]
 ) -> float:
@@ -130,6 +141,9 @@ class HalfResult:
     system_sharpe: float
     oracle_sharpe: float  # through the env: same costs, fills and risk transform
     oracle_sharpe_frictionless: float  # reference: no costs, no risk limits
+    direction_oracle_sharpe: (
+        float  # reference: long / flat / short from the signal, sized as system
+    )
     ratio: float | None  # system / oracle (None when the oracle's Sharpe is not positive)
     equal_weight_sharpe: float
     excess_t: float  # t statistic of the system's daily return minus equal weight's
@@ -175,6 +189,13 @@ def train_and_score(cfg: RunConfig, run_dir: Path) -> HalfResult:
     )
     system = run_strategy(cfg, features, val, actor, "system", hierarchical=True)
     orc = run_strategy(cfg, features, val, oracle, "oracle")
+    direction = PlantedSignalOracle(
+        direction_signal(oracle.signal),
+        policy.specialist_index,
+        cfg.env.sizing_target_vol,
+        cfg.env.max_gross_weight,
+    )
+    drc = run_strategy(cfg, features, val, direction, "direction_oracle")
     ew = run_strategy(cfg, features, val, EqualWeight(), "equal_weight")
     sys_sr, orc_sr = _sharpe(system.returns), _sharpe(orc.returns)
     first = first_trading_row(features, val)
@@ -183,6 +204,7 @@ def train_and_score(cfg: RunConfig, run_dir: Path) -> HalfResult:
         system_sharpe=sys_sr,
         oracle_sharpe=orc_sr,
         oracle_sharpe_frictionless=frictionless_oracle_sharpe(features, model, (first, val[1])),
+        direction_oracle_sharpe=_sharpe(drc.returns),
         ratio=sys_sr / orc_sr if orc_sr > 0 else None,
         equal_weight_sharpe=_sharpe(ew.returns),
         excess_t=excess_t_stat(system.returns, ew.returns),
@@ -249,7 +271,7 @@ def format_table(result: dict[str, Any]) -> str:
         return "n/a" if x is None else fmt.format(x)
 
     head = (
-        f"{'data':<10}{'IC':>5}{'system':>9}{'oracle':>9}{'ratio':>7}{'oracle*':>9}"
+        f"{'data':<10}{'IC':>5}{'system':>9}{'oracle':>9}{'ratio':>7}{'dir.orc':>9}{'oracle*':>9}"
         f"{'eq.wt':>8}{'t(sys-ew)':>11}{'days':>6}{'train s':>9}  val rows"
     )
     lines = [head, "-" * len(head)]
@@ -258,12 +280,13 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(
             f"{name:<10}{h['signal_strength']:>5.2f}{num(h['system_sharpe']):>9}"
             f"{num(h['oracle_sharpe']):>9}{num(h['ratio'], '{:.2f}'):>7}"
-            f"{num(h['oracle_sharpe_frictionless']):>9}{num(h['equal_weight_sharpe']):>8}"
+            f"{num(h['direction_oracle_sharpe']):>9}{num(h['oracle_sharpe_frictionless']):>9}{num(h['equal_weight_sharpe']):>8}"
             f"{num(h['excess_t']):>11}{h['val_days']:>6}{h['train_seconds']:>9.0f}  {h['val_range']}"
         )
     lines.append(
         "Sharpe: annualised, validation split, net of costs through the env and risk transform; "
-        "oracle* = frictionless oracle (reference)"
+        f"dir.orc = long/flat/short from the true signal (flat while |s| < {DIRECTION_BAND}), "
+        "the most a direction policy can do with it; oracle* = frictionless oracle (reference)"
     )
     c = result["checks"]
     lines.append(
