@@ -286,7 +286,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(
         "Sharpe: annualised, validation split, net of costs through the env and risk transform; "
         f"dir.orc = long/flat/short from the true signal (flat while |s| < {DIRECTION_BAND}), "
-        "the most a direction policy can do with it; oracle* = frictionless oracle (reference)"
+        "the system's action space; oracle* = frictionless oracle (reference)"
     )
     c = result["checks"]
     lines.append(
