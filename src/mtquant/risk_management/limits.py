@@ -178,12 +178,6 @@ class RiskDiagnostics:
         return out
 
 
-def correlation_from_cov(cov: torch.Tensor) -> torch.Tensor:
-    """Correlation ``[.., N, N]`` of a covariance; 0 where a variance is 0."""
-    inv_sd = _inv_sd(cov)
-    return cov * inv_sd.unsqueeze(-1) * inv_sd.unsqueeze(-2)
-
-
 def _inv_sd(cov: torch.Tensor) -> torch.Tensor:
     """``1 / sqrt(S_ii)`` ``[.., N]``, 0 where the variance is not positive (its correlations
     are 0): ``rsqrt`` gives inf at 0 and nan below, both mapped to 0 in one op."""
@@ -195,18 +189,6 @@ def pair_index(n: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor
     """Rows ``i`` and columns ``j`` ``[P]`` of the ``P = N (N - 1) / 2`` pairs with i < j."""
     ij = torch.triu_indices(n, n, offset=1, device=device)
     return ij[0], ij[1]
-
-
-def pair_selector(n: int, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``[N, 2P]`` 0/1 matrix: ``x @ sel`` = ``cat(x[:, i], x[:, j])`` over the pairs i < j.
-
-    A matmul with a 0/1 matrix copies values exactly (finite inputs) and is much faster on CPU
-    than advanced indexing for small N; with two nonzero entries +-1 per column it forms the sum
-    or difference of two legs with the single rounding of a plain ``+`` / ``-``.
-    """
-    pi, pj = pair_index(n, device)
-    eye = torch.eye(n, dtype=dtype, device=device)
-    return torch.cat([eye[:, pi], eye[:, pj]], dim=1)
 
 
 def _top(eff: torch.Tensor, both_held: torch.Tensor) -> torch.Tensor:
