@@ -18,6 +18,7 @@ TINY = [
     "training.phase1.timesteps=512",
     "training.phase2.timesteps=512",
     "training.phase3.timesteps=512",
+    "training.single_agent.timesteps=512",
     "training.progress_bar=false",
 ]
 
@@ -30,8 +31,9 @@ def test_backtest_script_trains_each_seed_and_reports_every_run(tmp_path: Path) 
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for seed in (0, 1):  # each seed trained its own system on the fold
+    for seed in (0, 1):  # each seed trained its own system and single agent on the fold
         assert (out / "fold_00" / f"seed_{seed}" / "hierarchical_system_final.pt").is_file()
+        assert (out / "fold_00" / f"seed_{seed}" / "single_agent_ppo.pt").is_file()
 
     def no_nan(token: str) -> float:
         raise AssertionError(f"metrics.json holds {token}")
@@ -42,7 +44,8 @@ def test_backtest_script_trains_each_seed_and_reports_every_run(tmp_path: Path) 
     runs = tables["Runs"]
     system_runs = [r for r in runs if r["strategy"] == "hierarchical"]
     assert len(system_runs) == 2 * 3  # seeds x costs, none dropped
-    assert len(runs) == 6 + 4 * 3  # + 4 baselines x costs
+    assert len([r for r in runs if r["strategy"] == "single_agent_ppo"]) == 2 * 3
+    assert len(runs) == 6 + 6 + 4 * 3  # + single agent + 4 baselines x costs
     agg = {(r["strategy"], r["cost_x"]): r for r in tables["Mean ± std across folds and seeds"]}
     assert agg[("hierarchical", 1.0)]["runs"] == 2
     # costs scale with the multiplier at test time
@@ -50,6 +53,7 @@ def test_backtest_script_trains_each_seed_and_reports_every_run(tmp_path: Path) 
     assert 0 < ew[0] < ew[1] < ew[2]
     assert [r["seed"] for r in tables["System by seed (folds stitched, cost 1x)"]] == [0, 1]
     assert set(metrics["strategies"]) == {
-        "hierarchical", "equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold"
+        "hierarchical", "equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold",
+        "single_agent_ppo",
     }  # fmt: skip
     assert len(list(out.glob("*.png"))) >= 4 and (out / "report.html").is_file()

@@ -8,23 +8,26 @@ and each seed of ``extras.seeds``:
    training rows only; the fold's training window is split into train and validation (the last
    ``data.split.val_months`` of it, used by the phases' validation); the fold's test rows are
    never seen by training or model selection;
-2. the phases of ``cfg.training`` are trained with the training pipeline's pieces
-   (``fit_phase``, ``write_exports``) into ``<out>/fold_<k>/seed_<s>/``;
-3. the trained system is run on the fold's test rows at every cost multiplier of
-   ``extras.cost_multipliers`` (scaling ``env.cost_multiplier`` at test time only); the
-   baselines (which do not depend on the seed) are run once per fold and multiplier.
+2. the stages of ``cfg.training.phases`` are trained with the training pipeline's pieces
+   (``fit_phase``, ``write_exports``) into ``<out>/fold_<k>/seed_<s>/``: the three phases and,
+   when listed (``training=smoke`` does), the flat single-agent PPO baseline on the same rows;
+3. the trained system (and single agent) is run on the fold's test rows at every cost
+   multiplier of ``extras.cost_multipliers`` (scaling ``env.cost_multiplier`` at test time
+   only); the rule-based baselines (which do not depend on the seed) are run once per fold and
+   multiplier.
 
 Every fold and every seed is reported; nothing is selected after looking at test results.
 The headline series of the report stitches the folds' test windows at cost 1x; the system's
 headline is the equal-capital ensemble of its seeds (their daily returns averaged, i.e. one
-account per seed, rebalanced daily to equal capital), so no seed is picked.
+account per seed, rebalanced daily to equal capital), so no seed is picked; the single agent's
+likewise.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,39 +91,49 @@ def fold_features(cfg: RunConfig, data: Any, splits: Splits) -> Any:
 def train_fold(
     cfg: RunConfig, run_dir: Path, data: Any, splits: Splits, features: Any
 ) -> tuple[Any, dict[str, Any]]:
-    """Train the phases of ``cfg`` on ``splits.train`` (validating on ``splits.val``).
+    """Train the stages of ``cfg.training.phases`` on ``splits.train`` (validating on
+    ``splits.val``): the hierarchy's phases and, if listed, the single-agent baseline.
 
-    ``features`` from :func:`fold_features`. Returns ``(policy, metrics)``. Completed phases
-    (exports present) are loaded, not retrained, so an interrupted backtest resumes. Uses the training pipeline's own pieces; the
-    pipeline's ``run_training`` has no hook for an explicit split yet.
+    ``features`` from :func:`fold_features`. Returns ``(policy, metrics)``; the single agent is
+    left as its export in ``run_dir`` (:func:`~mtquant.evaluation.checkpoint_eval.load_single_agent`
+    reads it). Completed stages (exports present) are loaded or skipped, not retrained, so an
+    interrupted backtest resumes. Uses the training pipeline's own pieces; the pipeline's
+    ``run_training`` has no hook for an explicit split yet.
     """
     from lightning.pytorch import seed_everything
 
     from mtquant.agents.environments import make_env
     from mtquant.agents.hierarchical.policy import build_policy
     from mtquant.agents.training.exports import write_model_card
-    from mtquant.agents.training.phase_runner import PhaseInputs, fit_phase
+    from mtquant.agents.training.phase_runner import PhaseInputs, fit_phase, phase_seed
     from mtquant.agents.training.pipeline import (
         export_files,
         load_exports,
         model_card,
         write_exports,
     )
-    from mtquant.config.training import PHASES
+    from mtquant.agents.training.single_agent import single_agent_view
+    from mtquant.config.training import SINGLE_AGENT, STAGES
 
     seed_everything(cfg.seed, workers=True, verbose=False)
     policy = build_policy(cfg.agents, cfg.instruments)
     inputs = PhaseInputs(cfg, run_dir, policy, features, splits.train, splits.val, make_env)
     metrics: dict[str, Any] = {}
-    for phase in PHASES:
-        if all((run_dir / f).is_file() for f in export_files(phase, list(policy.names))):
-            load_exports(cfg, run_dir, policy, phase)
-            policy.fixed_allocation = phase == "phase1"
+    for stage in STAGES:
+        done = all((run_dir / f).is_file() for f in export_files(stage, list(policy.names)))
+        if done and stage != SINGLE_AGENT:
+            load_exports(cfg, run_dir, policy, stage)
+            policy.fixed_allocation = stage == "phase1"
+        if done or stage not in cfg.training.phases:
             continue
-        if phase in cfg.training.phases:
-            metrics[phase] = fit_phase(inputs, phase)
-            write_exports(cfg, run_dir, policy, phase)
-            write_model_card(run_dir, model_card(cfg, {"data": data, "splits": splits}, metrics))
+        net = (
+            single_agent_view(cfg, features, phase_seed(cfg.seed, SINGLE_AGENT))
+            if stage == SINGLE_AGENT
+            else policy
+        )
+        metrics[stage] = fit_phase(replace(inputs, policy=net), stage)
+        write_exports(cfg, run_dir, net, stage)
+        write_model_card(run_dir, model_card(cfg, {"data": data, "splits": splits}, metrics))
     return policy.eval(), metrics
 
 
@@ -215,7 +228,8 @@ def ensemble(results: list[StrategyResult], name: str) -> StrategyResult:
 
 @dataclass
 class FoldRun:
-    """Results of one fold: ``system[seed][cost]`` and ``baselines[name][cost]``."""
+    """Results of one fold: ``system[seed][cost]``, ``baselines[name][cost]`` and
+    ``single_agent[seed][cost]`` (empty when the stage was not trained)."""
 
     fold: Fold
     splits: Splits
@@ -224,15 +238,21 @@ class FoldRun:
     train_seconds: dict[int, float]
     latency: dict[str, float]
     features: Any = None  # the fold's FeatureSet (normalised on its training rows)
+    single_agent: dict[int, dict[float, StrategyResult]] = field(default_factory=dict)
 
 
 def run_fold(cfg: RunConfig, plan: BacktestPlan, data: Any, fold: Fold, out_dir: Path) -> FoldRun:
     """Train every seed on the fold and test system and baselines at every cost multiplier."""
     from mtquant.evaluation.backtest import measure_decision_latency, run_strategy
-    from mtquant.evaluation.checkpoint_eval import baseline_policies
+    from mtquant.evaluation.checkpoint_eval import (
+        SINGLE_AGENT,
+        baseline_policies,
+        load_single_agent,
+    )
 
     splits = fold_splits(data.dates, fold, cfg.data.split.val_months, cfg.data.split.warmup_days)
     system: dict[int, dict[float, StrategyResult]] = {}
+    single: dict[int, dict[float, StrategyResult]] = {}
     seconds: dict[int, float] = {}
     features = fold_features(cfg, data, splits)
     latency: dict[str, float] = {}
@@ -250,6 +270,14 @@ def run_fold(cfg: RunConfig, plan: BacktestPlan, data: Any, fold: Fold, out_dir:
                             hierarchical=True)
             for c in plan.cost_multipliers
         }  # fmt: skip
+        flat = load_single_agent(scfg, run_dir, features)
+        if flat is not None:
+            flat_actor = flat.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
+            single[seed] = {
+                c: run_strategy(scfg, features, fold.test, flat_actor, SINGLE_AGENT,
+                                cost_multiplier=c)
+                for c in plan.cost_multipliers
+            }  # fmt: skip
     policies, _ = baseline_policies(cfg, features)
     baselines = {
         name: {
@@ -258,7 +286,7 @@ def run_fold(cfg: RunConfig, plan: BacktestPlan, data: Any, fold: Fold, out_dir:
         }
         for name, p in policies.items()
     }
-    return FoldRun(fold, splits, system, baselines, seconds, latency, features)
+    return FoldRun(fold, splits, system, baselines, seconds, latency, features, single)
 
 
 def run_walk_forward(cfg: RunConfig, out_dir: str | Path) -> tuple[Any, list[FoldRun]]:

@@ -4,14 +4,16 @@ Tables (``metrics.json`` ``extra_tables`` and ``report.html``):
 
 - "Mean ± std across folds and seeds": for each strategy and cost multiplier, the mean and
   sample standard deviation (ddof=1; 0 for one run) of the per-run annualised Sharpe, annual
-  return, max drawdown and costs over every (fold, seed) run — baselines over folds only, as
-  they do not depend on the seed;
-- "Runs": one row per (fold, seed, cost) for the system and per (fold, cost) for each baseline;
+  return, max drawdown and costs over every (fold, seed) run — rule-based baselines over folds
+  only, as they do not depend on the seed;
+- "Runs": one row per (fold, seed, cost) for the system and the single-agent PPO baseline (when
+  trained) and per (fold, cost) for each rule-based baseline;
 - "System by seed": each seed's folds stitched at cost 1x (the spread a seed choice would make);
 - "Folds": each fold's train / validation / test dates and the training time per seed.
 
 The headline (equity curves, metrics, verdict, targets) stitches the folds' test windows at cost
-1x, with the system as the equal-capital ensemble of its seeds (see :mod:`walk_forward`).
+1x, with the system and the single agent each as the equal-capital ensemble of its seeds (see
+:mod:`walk_forward`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from mtquant.config import RunConfig
 from mtquant.evaluation import metrics as m
 from mtquant.evaluation.backtest import return_correlation
+from mtquant.evaluation.checkpoint_eval import SINGLE_AGENT
 from mtquant.evaluation.report import provenance_rows, write_report
 from mtquant.evaluation.results import VAR_COMPLIANCE_RTOL, StrategyResult
 from mtquant.evaluation.verdict import VerdictContext
@@ -62,6 +65,7 @@ def run_rows(folds: list[FoldRun], var_limit: float) -> list[dict[str, Any]]:
     for fr in folds:
         test = fr.fold.describe()["test"]
         runs = [(SYSTEM, str(seed), by_cost) for seed, by_cost in fr.system.items()]
+        runs += [(SINGLE_AGENT, str(seed), by_cost) for seed, by_cost in fr.single_agent.items()]
         runs += [(name, "-", by_cost) for name, by_cost in fr.baselines.items()]
         for strategy, seed, by_cost in runs:
             for cost, res in by_cost.items():
@@ -93,12 +97,18 @@ def aggregate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def headline_results(folds: list[FoldRun], plan: BacktestPlan) -> list[StrategyResult]:
-    """System (seed ensemble) and baselines, each stitched over the folds at cost 1x."""
-    system = stitch(
-        [ensemble([fr.system[s][HEADLINE_COST] for s in plan.seeds], SYSTEM) for fr in folds]
-    )
+    """System (seed ensemble), baselines and the single agent (seed ensemble, when every fold
+    trained it), each stitched over the folds at cost 1x."""
+
+    def seeds_ensemble(runs: dict[int, dict[float, StrategyResult]], name: str) -> StrategyResult:
+        return ensemble([runs[s][HEADLINE_COST] for s in plan.seeds], name)
+
+    system = stitch([seeds_ensemble(fr.system, SYSTEM) for fr in folds])
     names = list(folds[0].baselines)
-    return [system] + [stitch([fr.baselines[n][HEADLINE_COST] for fr in folds]) for n in names]
+    out = [system] + [stitch([fr.baselines[n][HEADLINE_COST] for fr in folds]) for n in names]
+    if all(set(fr.single_agent) == set(plan.seeds) for fr in folds):
+        out.append(stitch([seeds_ensemble(fr.single_agent, SINGLE_AGENT) for fr in folds]))
+    return out
 
 
 def write_backtest_report(
@@ -138,7 +148,8 @@ def write_backtest_report(
         f"{cfg.training.name!r}. Every fold and seed is reported; none was selected.",
         f"The headline '{SYSTEM}' is the equal-capital ensemble of the {len(plan.seeds)} seeds "
         "(daily returns averaged); its VaR forecast is the mean of the seeds' VaRs (an upper "
-        "bound of the ensemble's). Per-seed results are in 'System by seed'.",
+        "bound of the ensemble's). Per-seed results are in 'System by seed'; the single-agent "
+        f"PPO baseline '{SINGLE_AGENT}', when trained, is its seeds' ensemble too.",
         f"Deflated Sharpe counts {len(results)} configurations (the strategies of this report).",
         f"Wall time of the backtest: {wall_seconds / 60:.1f} minutes.",
     ]
