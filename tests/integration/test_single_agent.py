@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import torch
+from training_runs import TINY_PPO
 
 from mtquant.agents.training.exports import load_export
 from mtquant.agents.training.pipeline import prepare, run_training
@@ -16,14 +17,7 @@ from mtquant.evaluation.checkpoint_eval import SINGLE_AGENT, baseline_policies
 
 # the smoke schedule shrunk: 8 accounts x 32 days a rollout, 2 rollouts
 TINY = [
-    "training=smoke",
-    "logger=csv",
-    "data=synthetic",
-    "training.progress_bar=false",
-    "hardware.n_envs=8",
-    "hardware.torch_threads=1",
-    "training.ppo.n_epochs=1",
-    "training.ppo.minibatch_size=128",
+    *TINY_PPO,
     "training.single_agent.timesteps=512",
     "training.single_agent.frames_per_batch=256",
     "training.single_agent.hidden_dim=64",

@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from training_runs import EXPORTS, ROOT, SMOKE_CSV, run_train_script
 
 from mtquant.config import compose_config, to_object
 from mtquant.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
-EXPORTS = (
-    "forex_specialist_phase1.pt",
-    "commodities_specialist_phase1.pt",
-    "equity_specialist_phase1.pt",
-    "meta_controller_phase2.pt",
-    "hierarchical_system_final.pt",
-)
-SMOKE = [
-    "training=smoke",
-    "logger=csv",
-    "data=synthetic",
-    "training.progress_bar=false",
-    "hardware.torch_threads=1",
-    "hardware.n_envs=16",
-]
+SMOKE = [*SMOKE_CSV, "hardware.n_envs=16"]
 
 
 def _train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), *SMOKE, f"hydra.run.dir={run_dir}"]
-        + list(overrides),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    return run_train_script(run_dir, SMOKE, *overrides)
 
 
 def test_hardware_cuda_composes_with_accelerator_devices_and_env_device() -> None:

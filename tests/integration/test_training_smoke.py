@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from training_runs import EXPORTS, TINY_PPO, run_train_script
 
 from mtquant.agents.training.exports import load_export
 
-ROOT = Path(__file__).resolve().parents[2]
-EXPORTS = (
-    "forex_specialist_phase1.pt",
-    "commodities_specialist_phase1.pt",
-    "equity_specialist_phase1.pt",
-    "meta_controller_phase2.pt",
-    "hierarchical_system_final.pt",
-)
 # a few rollouts of 8 accounts x 32 days per phase: the smoke schedule shrunk for CI
 TINY = [
-    "training=smoke",
-    "logger=csv",
-    "data=synthetic",
-    "training.progress_bar=false",
-    "hardware.n_envs=8",
-    "hardware.torch_threads=1",
-    "training.ppo.n_epochs=1",
-    "training.ppo.minibatch_size=128",
+    *TINY_PPO,
     *[
         f"training.{p}.{k}={v}"
         for p in ("phase1", "phase2", "phase3")
@@ -39,22 +23,7 @@ TINY = [
 
 
 def _train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "train.py"),
-            *TINY,
-            f"hydra.run.dir={run_dir}",
-            *overrides,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    return run_train_script(run_dir, TINY, *overrides)
 
 
 def test_smoke_run_writes_five_exports_checkpoints_config_and_card(tmp_path):
