@@ -199,13 +199,9 @@ def quoted_spreads(
     close: np.ndarray, model: SyntheticModel, table_spread: Mapping[str, float]
 ) -> np.ndarray:
     """``[T, N]`` spreads (price units) quoted on ``close``: the instrument table's spread as a
-    fraction of the start price, ``table_spread[s] / START_PRICE[s] * close[t, s]``."""
-    missing = [s for s in model.symbols if s not in table_spread]
-    if missing:
-        raise DataError(
-            f"data.source=synthetic: symbol {missing[0]} has no spread in the instrument table "
-            f"(config instruments.symbols); given: {', '.join(sorted(table_spread))}"
-        )
+    fraction of the start price, ``table_spread[s] / START_PRICE[s] * close[t, s]``
+    (:func:`mtquant.data.loader.table_spreads` builds ``table_spread`` and refuses a symbol the
+    instrument table lacks)."""
     fraction = np.array([table_spread[s] for s in model.symbols]) / model.start_price
     return fraction * close
 

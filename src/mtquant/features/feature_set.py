@@ -33,9 +33,7 @@ class FeatureSet:
     cov: torch.Tensor  # [T, N, N] rolling covariance of returns (window=risk.var_window, ddof=1)
     close: torch.Tensor  # [T, N] float64 close prices
     fill_price: torch.Tensor  # [T, N] float64 fill price on day t: open, or close if close-only
-    spread: (
-        torch.Tensor
-    )  # [T, N] float64 quoted spread per bar (price units); 0 where not has_spread
+    spread: torch.Tensor  # [T, N] float64 quoted spread per bar (price units); 0 if no quote
     has_spread: torch.Tensor  # [N] bool, the data quotes a spread per bar for this instrument
     valid_from: int  # first row where every feature is defined (warm-up done)
     norm_fitted_until: int  # normalisation statistics use rows < this (the training split end)

@@ -102,18 +102,11 @@ class HierarchicalPPOModule(LightningModule):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """One optimiser per trained group: Adam, or AdamW when ``weight_decay`` > 0 (decoupled
         decay shrinks weights that the PPO gradient does not keep up: less memorising)."""
-        if self.weight_decay > 0:
-            return [
-                torch.optim.AdamW(
-                    self._group_params(g),
-                    lr=s.learning_rate,
-                    eps=1e-5,
-                    weight_decay=self.weight_decay,
-                )
-                for g, s in self.schedules.items()
-            ]
+        optimizer = torch.optim.AdamW if self.weight_decay > 0 else torch.optim.Adam
         return [
-            torch.optim.Adam(self._group_params(g), lr=s.learning_rate, eps=1e-5)
+            optimizer(
+                self._group_params(g), lr=s.learning_rate, eps=1e-5, weight_decay=self.weight_decay
+            )
             for g, s in self.schedules.items()
         ]
 
