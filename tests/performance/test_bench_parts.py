@@ -140,6 +140,7 @@ def complete_result() -> dict:
         "decision_latency_ms": {"p50": 1.0, "p99": 2.0},
         "var_us": {"parametric": 1.0, "historical": 2.0, "monte_carlo": 3.0},
         "var_batch_us": {"1024": 5.0},
+        "var_batch_compiled_us": {"1024": 2.0},
         "env_steps_per_s": b3,
         "bare_kernel_steps_per_s": b3,
         "pandas_env_steps_per_s": {"1": 1.0},

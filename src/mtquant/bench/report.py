@@ -17,6 +17,7 @@ REQUIRED: dict[str, tuple[str, ...] | None] = {
     "decision_latency_ms": ("p50", "p99"),
     "var_us": ("parametric", "historical", "monte_carlo"),
     "var_batch_us": ("1024",),
+    "var_batch_compiled_us": ("1024",),  # risk.compile=true (first call, the compile, untimed)
     "env_steps_per_s": BATCH_KEYS,
     "bare_kernel_steps_per_s": BATCH_KEYS,
     "pandas_env_steps_per_s": ("1",),

@@ -6,6 +6,9 @@
 * ``var_batch_us``: :meth:`PortfolioRiskTransform.inv` (the action path of ``env.step``, i.e.
   :func:`enforce_limits` on every book plus the diagnostics) on B books with their own
   covariance ``[B, N, N]``, rows of the features' rolling covariance.
+* ``var_batch_compiled_us``: the same call with ``RiskLimits(compiled=True)`` (the
+  inductor-compiled core of :mod:`mtquant.risk_management.limits_core`); its first call per
+  batch size compiles (seconds, logged) and is not timed.
 
 The return history is the features' own daily returns (the last ``var_days`` rows of the
 training split), not random numbers; the books are fixed long/short weights.
@@ -13,7 +16,10 @@ training split), not random numbers; the books are fixed long/short weights.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -22,8 +28,11 @@ from tensordict import TensorDict
 from mtquant.bench.context import BenchContext
 from mtquant.bench.settings import BenchSettings
 from mtquant.bench.timing import per_call_us
+from mtquant.risk_management.limits import RiskLimits
 from mtquant.risk_management.transform import PortfolioRiskTransform
 from mtquant.risk_management.var import historical_var, monte_carlo_var, parametric_var
+
+log = logging.getLogger("mtquant.bench")
 
 
 def bench_book(n: int, batch: int | None = None, gross: float = 1.6) -> torch.Tensor:
@@ -77,7 +86,16 @@ def measure_var_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
 
 def measure_var_batch_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
     """Median µs of the risk transform's inverse call on B books (module doc)."""
-    transform = PortfolioRiskTransform(ctx.limits)
+    return _transform_us(ctx, s, ctx.limits)
+
+
+def measure_var_batch_compiled_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+    """As :func:`measure_var_batch_us` through the compiled core (first call untimed, logged)."""
+    return _transform_us(ctx, s, replace(ctx.limits, compiled=True))
+
+
+def _transform_us(ctx: BenchContext, s: BenchSettings, limits: RiskLimits) -> dict[str, float]:
+    transform = PortfolioRiskTransform(limits)
     lo, hi = max(ctx.train_split[0], ctx.features.valid_from), ctx.train_split[1]
     out: dict[str, float] = {}
     for b in s.var_batch_sizes:
@@ -89,5 +107,13 @@ def measure_var_batch_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float
         def call(td: TensorDict = td) -> object:
             return transform.inv(td.copy())
 
+        start = time.perf_counter()
+        call()
+        log.info(
+            "var_batch B=%d compiled=%s first call %.2f s",
+            b,
+            limits.compiled,
+            time.perf_counter() - start,
+        )
         out[str(b)] = per_call_us(call, max(1, s.var_calls // 4), s.repeats, s.warmup)
     return out

@@ -29,7 +29,11 @@ from mtquant.bench.env_bench import measure_bare, measure_env, measure_pandas
 from mtquant.bench.latency import measure_decision_latency
 from mtquant.bench.machine import machine_info
 from mtquant.bench.report import check_complete, pandas_ratios, ratios, write_json_atomic
-from mtquant.bench.risk_bench import measure_var_batch_us, measure_var_us
+from mtquant.bench.risk_bench import (
+    measure_var_batch_compiled_us,
+    measure_var_batch_us,
+    measure_var_us,
+)
 from mtquant.bench.settings import BenchSettings, bench_settings
 from mtquant.bench.training_bench import measure_peak_rss_mb, measure_ppo
 from mtquant.config.store import RunConfig
@@ -53,6 +57,9 @@ def collect(cfg: RunConfig, s: BenchSettings) -> dict[str, Any]:
     result["decision_latency_ms"] = _timed("latency", lambda: measure_decision_latency(ctx, s))
     result["var_us"] = _timed("var", lambda: measure_var_us(ctx, s))
     result["var_batch_us"] = _timed("var_batch", lambda: measure_var_batch_us(ctx, s))
+    result["var_batch_compiled_us"] = _timed(
+        "var_batch_compiled", lambda: measure_var_batch_compiled_us(ctx, s)
+    )
     env = _timed("env", lambda: measure_env(ctx, s))
     bare = _timed("bare", lambda: measure_bare(ctx, s))
     pandas = _timed("pandas", lambda: measure_pandas(ctx, s))

@@ -23,6 +23,11 @@ A compliant book passes through bit-identical (its scales are exactly 1.0, nothi
 or clipped). Binding codes: ``binding`` is the last layer that changed the book (0 none,
 1 correlation, 2 sector, 3 gross, 4 position, 5 margin, 6 VaR); ``binding_flags`` has bit
 ``k - 1`` set for every layer ``k`` that changed it.
+
+Two cores compute this: the eager leg-major one here (the default) and, with
+``RiskLimits(compiled=True)`` (``risk.compile`` in the config), the inductor-compiled
+:func:`~mtquant.risk_management.limits_core.fused_core`; both return a ``CoreOut`` from which
+:func:`enforce_limits` builds ``RiskDiagnostics``.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ import torch
 from mtquant.config.risk import RiskConfig
 from mtquant.errors import DataError
 from mtquant.instruments import InstrumentUniverse
+from mtquant.risk_management.limits_core import HELD_EPS, CoreLimits, CoreOut, compiled_core
 from mtquant.risk_management.var import z_score
 
-HELD_EPS = 1e-12  # |w| above this counts as a held leg
+__all__ = ["BINDING_NAMES", "HELD_EPS", "RiskDiagnostics", "RiskLimits", "enforce_limits"]
 BINDING_NAMES = ("none", "correlation", "sector", "gross", "position", "margin", "var")
 
 
@@ -59,7 +65,10 @@ class RiskLimits:
     sector_index: torch.Tensor  # [N] long, position of each instrument's sector
     margin_rate: torch.Tensor  # [N] margin as a fraction of notional
     sector_names: tuple[str, ...] = ()
+    compiled: bool = False  # enforce through the inductor-compiled core (limits_core.py)
     z: float = field(init=False)
+    sectors: tuple[int, ...] = field(init=False)  # sector_index as python ints (compiled core)
+    core_limits: CoreLimits = field(init=False)  # the scalar limits (compiled core)
     sector_onehot: torch.Tensor = field(init=False)  # [N, K]
     same_sector: torch.Tensor = field(init=False)  # [N, N] 1 where i and j share a sector
     pair_i: torch.Tensor = field(init=False)  # [P] leg i of the pairs i < j (row-major)
@@ -84,6 +93,16 @@ class RiskLimits:
         k = max(len(self.sector_names), int(self.sector_index.max()) + 1 if n else 0)
         idx = self.sector_index.long()
         self.sector_index = idx
+        self.sectors = tuple(int(i) for i in idx.tolist())
+        self.core_limits = CoreLimits(
+            max_correlation_exposure=self.max_correlation_exposure,
+            sector_cap=self.sector_cap,
+            max_gross_leverage=self.max_gross_leverage,
+            max_position_weight=self.max_position_weight,
+            max_margin_usage=self.max_margin_usage,
+            max_portfolio_var=self.max_portfolio_var,
+            z=self.z,
+        )
         self.sector_onehot = torch.nn.functional.one_hot(idx, k).to(self.margin_rate.dtype)
         self.same_sector = self.sector_onehot @ self.sector_onehot.T
         pi, pj = pair_index(n, idx.device)
@@ -115,6 +134,7 @@ class RiskLimits:
     def from_config(
         cls, risk_cfg: RiskConfig, universe: InstrumentUniverse, dtype: torch.dtype = torch.float64
     ) -> RiskLimits:
+        """Limits of ``risk_cfg`` on ``universe``; ``risk_cfg.compile`` picks the compiled core."""
         return cls(
             max_portfolio_var=risk_cfg.max_portfolio_var,
             confidence=risk_cfg.var_confidence,
@@ -126,6 +146,7 @@ class RiskLimits:
             sector_index=universe.sector_index(),
             margin_rate=universe.terms(dtype=dtype)["margin_rate"],
             sector_names=tuple(universe.sectors),
+            compiled=risk_cfg.compile,
         )
 
     @property
@@ -251,6 +272,35 @@ def enforce_limits(
 ) -> tuple[torch.Tensor, RiskDiagnostics]:
     """Compliant executed weights ``[B, N]`` for proposed ``weights [B, N]`` (module doc).
 
+    ``cov`` is ``[B, N, N]`` or a shared ``[N, N]``, in any float dtype (the entries read are
+    converted to ``weights``' dtype). Runs the compiled core when ``limits.compiled`` (books of
+    two or more instruments), else the eager one.
+    """
+    _check_shapes(weights, cov, limits.n)
+    lim = limits.for_tensor(weights)
+    if limits.compiled and limits.n >= 2:
+        if cov.ndim == 2:
+            cov = cov.expand(weights.shape[0], limits.n, limits.n)
+        out = compiled_core()(weights, cov, limits.sectors, lim.margin_rate, limits.core_limits)
+    else:
+        out = _eager_core(weights, cov, limits, lim)
+    diag = RiskDiagnostics(
+        proposed_var=out.proposed_var,
+        executed_var=out.executed_var,
+        scale=out.scale,
+        binding=out.binding,
+        binding_flags=out.binding_flags,
+        correlation_exposure_after=out.correlation_exposure_after,
+        _before=(out.eff, out.held, lim.pair_i, lim.pair_j),
+    )
+    return out.executed, diag
+
+
+def _eager_core(
+    weights: torch.Tensor, cov: torch.Tensor, limits: RiskLimits, lim: RiskLimits
+) -> CoreOut:
+    """The eager core: ``limits`` and their tensors ``lim`` on ``weights``' device and dtype.
+
     Hot path of every env step, written for CPU. The work is done leg-major (``[N, B]`` and
     ``[P, B]`` pair rows): every elementwise op and every reduction over legs or pairs then runs
     along long contiguous rows of B books, where a ``[B, P]`` layout reduces over short rows.
@@ -258,9 +308,7 @@ def enforce_limits(
     unheld leg has ``g = 0`` and so effective correlation 0 with every leg (never above a limit
     ``>= 0``: no pair mask), and nothing branches on values in Python.
     """
-    _check_shapes(weights, cov, limits.n)
-    lim = limits.for_tensor(weights)
-    pi, pj = lim.pair_i, lim.pair_j
+    pi = lim.pair_i
     var, pair_cov = _cov_rows(cov, lim)
     w0 = weights.T.contiguous()  # [N, B]
     a0 = w0.abs()
@@ -313,13 +361,14 @@ def enforce_limits(
     bound = stats.mul_(lim.layer_sign).lt_(lim.layer_threshold)  # [6, B] 0/1 in w's dtype
     flags = lim.layer_bits @ bound  # [B], exact small integers
     held_ex = (abs_ex - HELD_EPS).sign_().clamp_(min=0.0).index_select(0, lim.pair_legs)
-    diag = RiskDiagnostics(
+    return CoreOut(
+        executed=executed.T,
         proposed_var=var_proposed,
         executed_var=var_pre * var_scale,
         scale=abs_ex.sum(0).div_(a0.sum(0)).nan_to_num_(nan=1.0),
         binding=torch.frexp(flags).exponent.long(),
         binding_flags=flags.long(),
         correlation_exposure_after=_top(eff, held_ex[:p].mul_(held_ex[p:])),
-        _before=(eff, held, pi, pj),
+        eff=eff,
+        held=held,
     )
-    return executed.T, diag
