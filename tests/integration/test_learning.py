@@ -7,6 +7,8 @@ weights, the frictionless oracle, the excess-return t statistic, the checks).
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ from mtquant.evaluation.learning_check import (
     checks,
     direction_signal,
     excess_t_stat,
+    format_table,
     learning_check,
 )
 
@@ -61,6 +64,19 @@ def test_checks_need_seventy_percent_of_the_oracle_and_no_significant_edge_witho
     assert short == {"reaches_oracle_ratio": False, "beats_equal_weight": True, "no_leak": False}
 
 
+def test_table_shows_the_argmax_execution_beside_the_system():
+    sig = replace(_half(2.19, 2.92, 0.27, 4.5), system_mode_sharpe=1.87)
+    result = {
+        "signal": asdict(sig),
+        "nosignal": asdict(_half(-0.38, 1e-9, 0.09, -0.9)),
+        "checks": {"reaches_oracle_ratio": True, "beats_equal_weight": True, "no_leak": True},
+        "min_oracle_ratio": 0.7,
+        "no_leak_z": 1.645,
+    }
+    signal_row = format_table(result).splitlines()[2]
+    assert signal_row.split()[2:6] == ["+2.19", "+2.92", "0.75", "+1.87"]
+
+
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     """Both halves, trained once for the slow tests below (two processes, one core each)."""
@@ -78,17 +94,10 @@ def _table(result) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured 3rd attempt (experiment=learn_signal: 20k synthetic days with spreads "
-        "proportional to price, 120-month val; training=learn: 1 PPO pass, 64 phase-1 rollouts; "
-        "data seed 7, seed 0): val Sharpe system +1.87, oracle through env +2.92 (ratio 0.64), "
-        "equal weight +0.27 (t 4.3); tuning seeds 11/13/17 ratios 0.82/0.72/0.62. The policy "
-        "learns the signal but not yet 70% of the continuously sized oracle"
-    ),
-)
 def test_trained_system_reaches_seventy_percent_of_oracle(experiment):
+    """Measured (scripts/learning_check.py, data seed 7, seed 0): system +2.19 vs oracle +2.92
+    (0.75) with agents.position_mode=mean; the same trained policy executing its argmax
+    directions (position_mode=mode) made +1.87 (0.64)."""
     sig = experiment["signal"]
     assert sig["oracle_sharpe"] > 0, _table(experiment)
     assert sig["system_sharpe"] >= 0.7 * sig["oracle_sharpe"], _table(experiment)

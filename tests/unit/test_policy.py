@@ -9,6 +9,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from mtquant.agents.hierarchical.policy import HierarchicalPolicy, build_policy
 from mtquant.config import compose_config, to_object
+from mtquant.errors import ConfigError
 
 DIMS = {"forex": 8, "commodities": 6, "equity": 7}
 
@@ -44,6 +45,7 @@ def test_writes_every_key_with_its_shape(run_cfg, batch: int) -> None:  # type: 
         ("action", "allocation"): (batch, 3),
         ("action", "appetite"): (batch, 1),
         ("action", "direction"): (batch, 8),
+        ("action", "position"): (batch, 8),
         ("log_prob", "meta"): (batch,),
         ("log_prob", "specialists"): (batch, 3),
         "sample_log_prob": (batch,),
@@ -171,3 +173,40 @@ def test_with_sizing_writes_target_weights(run_cfg) -> None:  # type: ignore[no-
     assert w.shape == (16, 8) and (w.abs() <= 3.0).all()
     flat = td["action", "direction"] == 1
     assert (w[flat] == 0).all() and (w[~flat] != 0).all()
+
+
+@pytest.mark.parametrize("mode", ["mean", "mode"])
+def test_deterministic_pass_executes_the_position_mode(run_cfg, mode: str) -> None:  # type: ignore[no-untyped-def]
+    policy = make_policy(run_cfg)
+    policy.position_mode = mode
+    obs = observation(32)
+    with torch.no_grad():
+        td = policy(obs.clone(), deterministic=True)
+        # each specialist's heads through the plan's interface, at the allocation it was given
+        probs = []
+        for s, name in enumerate(policy.names):
+            sp = policy.specialist(name)
+            lo, hi = policy.bounds[s]
+            states = {sym: obs["instrument_obs"][:, lo + k] for k, sym in enumerate(sp.instruments)}
+            p, _ = sp(obs["market", name], states, td["action", "allocation"][:, s : s + 1])
+            probs += [p[sym] for sym in sp.instruments]
+    probs_t = torch.stack(probs, 1)  # [B, N, 3]
+    position = td["action", "position"]
+    if mode == "mean":
+        expected = probs_t[..., 0] - probs_t[..., 2]
+    else:
+        expected = (1 - td["action", "direction"]).to(position.dtype)
+    torch.testing.assert_close(position, expected, rtol=1e-5, atol=1e-6)
+    assert (position.abs() <= 1.0).all()
+
+
+def test_sampling_executes_the_sampled_direction_and_bad_modes_are_refused(run_cfg) -> None:  # type: ignore[no-untyped-def]
+    with torch.no_grad():
+        td = make_policy(run_cfg)(observation(64), deterministic=False)
+    sign = (1 - td["action", "direction"]).to(td["action", "position"].dtype)
+    assert torch.equal(td["action", "position"], sign)
+    built = make_policy(run_cfg)
+    with pytest.raises(ConfigError, match="position_mode"):
+        HierarchicalPolicy(built.meta, dict(built.specialists), position_mode="max")
+    with pytest.raises(ConfigError, match="agents.position_mode"):
+        to_object(compose_config("train", ["agents.position_mode=max"]))

@@ -32,8 +32,8 @@ from tensordict.nn.probabilistic import InteractionType, interaction_type
 from torch import nn
 from torch.distributions import Categorical
 
-from mtquant.agents.sizing import SizingModule
-from mtquant.errors import DataError
+from mtquant.agents.sizing import POSITION_KEY, POSITION_MODES, SizingModule, leg_position
+from mtquant.errors import ConfigError, DataError
 from mtquant.features.feature_set import FeatureSet
 
 LOOKBACK, SKIP = 252, 21
@@ -103,7 +103,8 @@ class BuyAndHold:
 class FlatPPOPolicy(TensorDictModuleBase):
     """One MLP over every instrument (the single-agent baseline) with the hierarchy's keys.
 
-    Writes ``("action", "direction") [B, N]``, the fixed ``("action", "allocation") = 1/S`` and
+    Writes ``("action", "direction") [B, N]``, ``("action", "position") [B, N]`` (as the
+    hierarchical policy: the expected position in a deterministic ``"mean"`` pass), the fixed ``("action", "allocation") = 1/S`` and
     ``("action", "appetite") = 1``, ``("log_prob", "specialists") [B, S]`` (sums of its
     instruments' log-probs, so the PPO core's per-specialist ratios work), ``("log_prob",
     "meta") = 0``, ``sample_log_prob [B]``, ``("entropy", ...)`` and ``value [B, 1]`` (one value:
@@ -118,8 +119,15 @@ class FlatPPOPolicy(TensorDictModuleBase):
         state_dim: int = 74,
         obs_dim: int = 50,
         hidden_dim: int = 256,
+        position_mode: str = "mean",
     ) -> None:
         super().__init__()
+        if position_mode not in POSITION_MODES:
+            raise ConfigError(
+                f"FlatPPOPolicy: position_mode must be one of {POSITION_MODES}, "
+                f"got {position_mode!r}"
+            )
+        self.position_mode = position_mode
         self.names = list(market_dims)
         self.n = n_instruments
         in_dim = n_instruments * obs_dim + sum(market_dims.values()) + state_dim
@@ -131,7 +139,7 @@ class FlatPPOPolicy(TensorDictModuleBase):
         self.register_buffer("specialist_index", specialist_index.clone().long())
         self.in_keys = ["meta_state", *[("market", n) for n in self.names], "instrument_obs"]
         self.out_keys = [
-            ("action", "direction"), ("action", "allocation"), ("action", "appetite"),
+            ("action", "direction"), POSITION_KEY, ("action", "allocation"), ("action", "appetite"),
             ("log_prob", "meta"), ("log_prob", "specialists"), "sample_log_prob", "value",
             ("entropy", "meta"), ("entropy", "specialists"),
         ]  # fmt: skip
@@ -146,7 +154,12 @@ class FlatPPOPolicy(TensorDictModuleBase):
         return Categorical(logits=logits), self.value_head(h)
 
     def _write(
-        self, td: TensorDictBase, dist: Categorical, value: torch.Tensor, direction: torch.Tensor
+        self,
+        td: TensorDictBase,
+        dist: Categorical,
+        value: torch.Tensor,
+        direction: torch.Tensor,
+        deterministic: bool = False,
     ) -> TensorDictBase:
         lead = direction.shape[:-1]
         s = len(self.names)
@@ -157,6 +170,7 @@ class FlatPPOPolicy(TensorDictModuleBase):
         zeros = torch.zeros(lead, dtype=logp.dtype, device=logp.device)
         out = {
             ("action", "direction"): direction.long(),
+            POSITION_KEY: leg_position(dist.probs, direction, deterministic, self.position_mode),
             ("action", "allocation"): torch.full((*lead, s), 1.0 / s, device=logp.device),
             ("action", "appetite"): torch.ones(*lead, 1, device=logp.device),
             ("log_prob", "meta"): zeros,
@@ -176,7 +190,7 @@ class FlatPPOPolicy(TensorDictModuleBase):
             deterministic = mode is not None and mode != InteractionType.RANDOM
         dist, value = self._dist(td)
         direction = dist.logits.argmax(-1) if deterministic else dist.sample()
-        return self._write(td, dist, value, direction)
+        return self._write(td, dist, value, direction, deterministic)
 
     def values(self, td: TensorDictBase) -> torch.Tensor:
         """State value ``[*, 1]`` without sampling (the GAE bootstrap of the portfolio reward)."""
@@ -189,7 +203,7 @@ class FlatPPOPolicy(TensorDictModuleBase):
             td.select(*self.in_keys).clone(False), dist, value, td.get(("action", "direction"))
         )
         return out.exclude(
-            ("action", "direction"), ("action", "allocation"), ("action", "appetite")
+            ("action", "direction"), POSITION_KEY, ("action", "allocation"), ("action", "appetite")
         )
 
     def with_sizing(

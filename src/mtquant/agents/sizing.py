@@ -6,10 +6,12 @@ The rule (documented in ``docs/hierarchical-architecture.md``):
   ``budget_s = allocation_s * appetite * target_vol * S``, so an equal allocation (1/S each)
   at appetite 1 gives every specialist ``target_vol`` of daily volatility;
 * inside ``s`` the ``n_s`` legs share that budget in inverse proportion to their volatility,
-  ``w_i = sign_i * budget_s / (n_s * vol_i)`` (correlation inside the specialist is ignored;
-  the risk transform downstream handles the portfolio), where ``sign_i`` is +1 for long
-  (direction 0), 0 for flat (1) and -1 for short (2) -- a flat leg takes nothing and its share
-  is not handed to the others;
+  ``w_i = position_i * budget_s / (n_s * vol_i)`` (correlation inside the specialist is ignored;
+  the risk transform downstream handles the portfolio), where ``position_i`` in ``[-1, 1]`` is
+  the leg's signed share of its budget: +1 long (direction 0), 0 flat (1), -1 short (2) for a
+  sampled or argmax direction, or the policy's expected position ``P(long) - P(short)`` (the
+  ``"mean"`` evaluation mode, :data:`POSITION_MODES`) -- a flat leg's share is not handed to
+  the others;
 * finally ``|w_i| <= max_weight``.
 
 Weights are notional / equity (a weight of 1.5 = 1.5 x equity of USD notional).
@@ -22,6 +24,10 @@ from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 
 VOL_FLOOR = 1e-8  # a zero volatility would give an infinite weight; max_weight then binds
+POSITION_KEY = ("action", "position")
+# what a policy's deterministic (evaluation) pass executes per leg: "mean" the stochastic
+# policy's expected position P(long) - P(short), "mode" the sign of its most likely direction
+POSITION_MODES = ("mean", "mode")
 
 
 def direction_sign(direction: torch.Tensor) -> torch.Tensor:
@@ -29,8 +35,30 @@ def direction_sign(direction: torch.Tensor) -> torch.Tensor:
     return 1 - direction
 
 
+def leg_position(
+    probs: torch.Tensor, direction: torch.Tensor, deterministic: bool, mode: str
+) -> torch.Tensor:
+    """Position ``[*, N]`` in ``[-1, 1]`` a policy executes for its heads' ``probs [*, N, 3]``
+    and chosen ``direction [*, N]``: the direction's sign, except in a deterministic pass with
+    ``mode == "mean"``, where it is the expected position ``P(long) - P(short)``.
+
+    The mean keeps the policy's confidence (a 40/35/25 head holds 0.15 of a leg, not all of it)
+    and has the stochastic policy's expected exposure, so its expected P&L before costs."""
+    if deterministic and mode == "mean":
+        return probs[..., 0] - probs[..., 2]
+    return direction_sign(direction).to(probs.dtype)
+
+
+def position_of(td: TensorDictBase) -> torch.Tensor:
+    """``("action", "position")`` when the policy wrote one, else the sign of its direction."""
+    position = td.get(POSITION_KEY, None)
+    if position is None:
+        return direction_sign(td.get(("action", "direction")))
+    return position
+
+
 def target_weights(
-    direction: torch.Tensor,  # [B, N] int64, 0 long / 1 flat / 2 short
+    position: torch.Tensor,  # [B, N] in [-1, 1]: +1 long, 0 flat, -1 short, or in between
     allocation: torch.Tensor,  # [B, S] simplex
     appetite: torch.Tensor,  # [B, 1] in [0, 1]
     vol: torch.Tensor,  # [B, N] daily volatility of each instrument's returns
@@ -47,15 +75,16 @@ def target_weights(
     share = budget_i / (
         n_per_specialist.index_select(0, idx) * vol.to(allocation.dtype).clamp_min(VOL_FLOOR)
     )
-    weights = direction_sign(direction).to(allocation.dtype) * share
+    weights = position.to(allocation.dtype) * share
     return weights.clamp(-max_weight, max_weight)
 
 
 class SizingModule(TensorDictModuleBase):
     """Parameter-free tensordict module that appends ``target_weights`` to the actor's output.
 
-    Reads ``("action", "direction")``, ``("action", "allocation")``, ``("action", "appetite")``
-    and ``"vol"``; writes ``"target_weights"`` with :func:`target_weights`.
+    Reads ``("action", "position")`` (or, when a policy writes none, the sign of
+    ``("action", "direction")``), ``("action", "allocation")``, ``("action", "appetite")`` and
+    ``"vol"``; writes ``"target_weights"`` with :func:`target_weights`.
     """
 
     def __init__(
@@ -77,7 +106,7 @@ class SizingModule(TensorDictModuleBase):
         tensordict.set(
             "target_weights",
             target_weights(
-                tensordict.get(("action", "direction")),
+                position_of(tensordict),
                 tensordict.get(("action", "allocation")),
                 tensordict.get(("action", "appetite")),
                 tensordict.get("vol"),

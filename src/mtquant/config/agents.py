@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mtquant.config.validation import in_unit, positive, require
+from mtquant.config.validation import in_unit, one_of, positive, require
 
 
 @dataclass
@@ -82,3 +82,9 @@ class AgentsConfig:
     # specialist name (as in instruments.specialists) -> network config
     specialists: dict[str, SpecialistConfig] = field(default_factory=dict)
     communication: CommunicationConfig = field(default_factory=CommunicationConfig)
+    # what a deterministic (evaluation) pass executes per leg: "mean" = the stochastic policy's
+    # expected position P(long) - P(short), "mode" = its most likely direction (all or nothing)
+    position_mode: str = "mean"
+
+    def validate(self) -> None:
+        one_of("agents.position_mode", self.position_mode, ("mean", "mode"))

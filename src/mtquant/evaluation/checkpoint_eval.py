@@ -101,6 +101,7 @@ def load_single_agent(cfg: RunConfig, run_dir: Path, features: Any) -> FlatPPOPo
         state_dim=int(recorded.get("state_dim", 74)),
         obs_dim=int(recorded.get("obs_dim", 50)),
         hidden_dim=int(recorded.get("hidden_dim", 256)),
+        position_mode=cfg.agents.position_mode,
     )
     try:
         net.load_state_dict(state)

@@ -9,7 +9,10 @@ The experiment (issue 6; configs ``experiment=learn_signal`` and ``experiment=le
    the same env, costs and risk transform (:func:`~mtquant.evaluation.backtest.run_strategy`,
    one account, deterministic actions):
 
-   * ``system``: the trained policy (distribution means, argmax directions) + sizing;
+   * ``system``: the trained policy's deterministic action (distribution means; each leg holds
+     the expected position of its head, ``agents.position_mode``) + sizing; ``system_mode``
+     is the same trained policy executing its most likely directions instead (all or nothing,
+     ``position_mode=mode``), reported to show what the choice is worth;
    * ``oracle``: :class:`PlantedSignalOracle`, the system's own sizing rule with the direction
      replaced by the true planted signal (continuous, unit variance), so it pays the same costs,
      fills one day later like every strategy and passes the same risk transform; flat when the
@@ -150,6 +153,7 @@ class HalfResult:
     val_days: int
     val_range: str
     train_seconds: float
+    system_mode_sharpe: float | None = None  # the same policy executing its argmax directions
 
 
 def _sharpe(returns: np.ndarray) -> float:
@@ -188,6 +192,11 @@ def train_and_score(cfg: RunConfig, run_dir: Path) -> HalfResult:
         cfg.env.max_gross_weight,
     )
     system = run_strategy(cfg, features, val, actor, "system", hierarchical=True)
+    mode_returns = system.returns
+    if policy.position_mode != "mode":  # the same policy, all-or-nothing directions
+        chosen, policy.position_mode = policy.position_mode, "mode"
+        mode_returns = run_strategy(cfg, features, val, actor, "sys", hierarchical=True).returns
+        policy.position_mode = chosen
     orc = run_strategy(cfg, features, val, oracle, "oracle")
     direction = PlantedSignalOracle(
         direction_signal(oracle.signal),
@@ -211,6 +220,7 @@ def train_and_score(cfg: RunConfig, run_dir: Path) -> HalfResult:
         val_days=len(system.returns),
         val_range=f"{features.dates[first].date()}..{features.dates[val[1] - 1].date()}",
         train_seconds=train_seconds,
+        system_mode_sharpe=_sharpe(mode_returns),
     )
 
 
@@ -271,7 +281,8 @@ def format_table(result: dict[str, Any]) -> str:
         return "n/a" if x is None else fmt.format(x)
 
     head = (
-        f"{'data':<10}{'IC':>5}{'system':>9}{'oracle':>9}{'ratio':>7}{'dir.orc':>9}{'oracle*':>9}"
+        f"{'data':<10}{'IC':>5}{'system':>9}{'oracle':>9}{'ratio':>7}{'sys.mode':>9}{'dir.orc':>9}"
+        f"{'oracle*':>9}"
         f"{'eq.wt':>8}{'t(sys-ew)':>11}{'days':>6}{'train s':>9}  val rows"
     )
     lines = [head, "-" * len(head)]
@@ -280,13 +291,15 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(
             f"{name:<10}{h['signal_strength']:>5.2f}{num(h['system_sharpe']):>9}"
             f"{num(h['oracle_sharpe']):>9}{num(h['ratio'], '{:.2f}'):>7}"
+            f"{num(h.get('system_mode_sharpe')):>9}"
             f"{num(h['direction_oracle_sharpe']):>9}{num(h['oracle_sharpe_frictionless']):>9}{num(h['equal_weight_sharpe']):>8}"
             f"{num(h['excess_t']):>11}{h['val_days']:>6}{h['train_seconds']:>9.0f}  {h['val_range']}"
         )
     lines.append(
         "Sharpe: annualised, validation split, net of costs through the env and risk transform; "
-        f"dir.orc = long/flat/short from the true signal (flat while |s| < {DIRECTION_BAND}), "
-        "the system's action space; oracle* = frictionless oracle (reference)"
+        "sys.mode = the same policy executing its most likely direction per leg; "
+        f"dir.orc = long/flat/short from the true signal (flat while |s| < {DIRECTION_BAND}); "
+        "oracle* = frictionless oracle (reference)"
     )
     c = result["checks"]
     lines.append(

@@ -48,7 +48,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from mtquant.agents.environments.kernel import KernelState, order_mask, target_units
 from mtquant.agents.environments.observations import FeatureTape, observe
-from mtquant.agents.sizing import SizingModule, target_weights
+from mtquant.agents.sizing import SizingModule, position_of, target_weights
 from mtquant.config.env import EnvConfig
 from mtquant.errors import DataError
 from mtquant.execution.orders import Order, Portfolio, Position, Side
@@ -287,7 +287,7 @@ class HierarchicalTradingSystem:
     def _size(self, td: TensorDictBase) -> torch.Tensor:
         """The env's sizing of the hierarchical action (what :class:`SizingModule` writes)."""
         return target_weights(
-            td.get(("action", "direction")),
+            position_of(td),
             td.get(("action", "allocation")),
             td.get(("action", "appetite")),
             td.get("vol"),

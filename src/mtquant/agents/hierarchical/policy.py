@@ -9,6 +9,7 @@ key                                shape         meaning
 ``("action", "allocation")``       ``[*, S]``    Dirichlet sample (or mean), on the simplex
 ``("action", "appetite")``         ``[*, 1]``    Beta sample (or mean), in [0, 1]
 ``("action", "direction")``        ``[*, N]``    int64, 0 long / 1 flat / 2 short
+``("action", "position")``         ``[*, N]``    executed share of each leg's budget, [-1, 1]
 ``("log_prob", "meta")``           ``[*]``       Dirichlet + Beta log-density (0 when fixed)
 ``("log_prob", "specialists")``    ``[*, S]``    sum of each specialist's categorical log-probs
 ``"sample_log_prob"``              ``[*]``       meta + all specialists
@@ -21,6 +22,10 @@ Each specialist receives the sampled allocation of its own index, ``allocation[.
 Modes: sampling (exploration) or deterministic (distribution means, argmax directions). The
 mode follows ``deterministic=`` when given, else TorchRL's ``set_exploration_type``
 (``DETERMINISTIC`` / ``MODE`` / ``MEAN`` -> deterministic; ``RANDOM`` or unset -> sample).
+``position`` is the sampled direction's sign; in a deterministic pass it follows
+``position_mode`` (``agents.position_mode``): ``"mean"`` the expected position
+``P(long) - P(short)`` of each head, ``"mode"`` the argmax direction's sign
+(:func:`~mtquant.agents.sizing.leg_position`). PPO never reads it: log-probs are the directions'.
 Sampling uses torch's global RNG, which the trainer seeds.
 
 Training phases: ``fixed_allocation=True`` (phase 1) feeds every specialist the equal
@@ -44,12 +49,13 @@ from torch import nn
 
 from mtquant.agents.hierarchical.base_specialist import BaseSpecialist
 from mtquant.agents.hierarchical.meta_controller import MetaController
-from mtquant.agents.sizing import SizingModule
+from mtquant.agents.sizing import POSITION_KEY, POSITION_MODES, SizingModule, leg_position
 from mtquant.errors import ConfigError
 
 ACTION_KEYS = (("action", "allocation"), ("action", "appetite"), ("action", "direction"))
 OUT_KEYS = [
     *ACTION_KEYS,
+    POSITION_KEY,
     ("log_prob", "meta"),
     ("log_prob", "specialists"),
     "sample_log_prob",
@@ -74,8 +80,15 @@ class HierarchicalPolicy(TensorDictModuleBase):
         meta: MetaController,
         specialists: Mapping[str, BaseSpecialist],
         fixed_allocation: bool = False,
+        position_mode: str = "mean",
     ) -> None:
         super().__init__()
+        if position_mode not in POSITION_MODES:
+            raise ConfigError(
+                f"HierarchicalPolicy: position_mode must be one of {POSITION_MODES}, "
+                f"got {position_mode!r}"
+            )
+        self.position_mode = position_mode
         if meta.n_specialists != len(specialists):
             raise ConfigError(
                 f"HierarchicalPolicy: meta-controller allocates over {meta.n_specialists} "
@@ -268,6 +281,7 @@ class HierarchicalPolicy(TensorDictModuleBase):
             ("entropy", "specialists"): self._per_specialist(ent_i),
         }
         if not stored:
+            out[POSITION_KEY] = leg_position(probs, direction, deterministic, self.position_mode)
             out[("action", "allocation")] = allocation
             out[("action", "appetite")] = appetite
             out[("action", "direction")] = direction
@@ -279,11 +293,15 @@ class HierarchicalPolicy(TensorDictModuleBase):
 def build_policy(
     agents_cfg: object, instruments_cfg: object, fixed_allocation: bool = False
 ) -> HierarchicalPolicy:
-    """Meta-controller + specialists from the ``agents`` and ``instruments`` configs."""
+    """Meta-controller + specialists from the ``agents`` and ``instruments`` configs
+    (``agents.position_mode`` picks what a deterministic pass executes)."""
     from mtquant.agents.hierarchical.meta_controller import build_meta_controller
     from mtquant.agents.hierarchical.specialist_factory import build_specialists
 
     specialists = build_specialists(agents_cfg, instruments_cfg)  # type: ignore[arg-type]
     n_instruments = sum(sp.instrument_count for sp in specialists.values())
     meta = build_meta_controller(agents_cfg, n_instruments, len(specialists))
-    return HierarchicalPolicy(meta, specialists, fixed_allocation=fixed_allocation)
+    mode = str(getattr(agents_cfg, "position_mode", "mean"))
+    return HierarchicalPolicy(
+        meta, specialists, fixed_allocation=fixed_allocation, position_mode=mode
+    )

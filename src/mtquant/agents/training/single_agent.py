@@ -69,6 +69,7 @@ def build_single_agent(cfg: RunConfig, features: Any, seed: int) -> FlatPPOPolic
             state_dim=dims["state_dim"],
             obs_dim=dims["obs_dim"],
             hidden_dim=dims["hidden_dim"],
+            position_mode=cfg.agents.position_mode,
         )
 
 
