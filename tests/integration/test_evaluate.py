@@ -123,6 +123,7 @@ def test_evaluate_script_writes_metrics_report_and_plots(run_dir: Path, tmp_path
     assert 0.0 < latency < 10_000.0
     assert len(metrics["comparisons"]) == len(BASELINES)
     assert any("single_agent_ppo: not trained in this run" in line for line in metrics["verdict"])
+    assert any("agents.position_mode=mean" in line for line in metrics["verdict"])
 
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) >= 4 and {"equity.png", "drawdown.png", "var_vs_pnl.png"} <= set(pngs)

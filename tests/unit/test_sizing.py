@@ -6,7 +6,13 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from mtquant.agents.sizing import SizingModule, direction_sign, leg_position, target_weights
+from mtquant.agents.sizing import (
+    SizingModule,
+    direction_sign,
+    execution_note,
+    leg_position,
+    target_weights,
+)
 
 # two specialists: instruments 0, 1, 2 -> specialist 0; 3, 4 -> specialist 1
 INDEX = torch.tensor([0, 0, 0, 1, 1])
@@ -134,3 +140,10 @@ def test_leg_position_is_the_expected_position_only_in_a_deterministic_mean_pass
         leg_position(probs, sampled, deterministic=False, mode="mean"),
         torch.tensor([[-1.0, 0.0, 1.0]]),
     )
+
+
+def test_execution_note_names_the_mode_and_refuses_unknown_ones() -> None:
+    assert "expected position" in execution_note("mean")
+    assert "most likely direction" in execution_note("mode")
+    with pytest.raises(ValueError, match="position_mode"):
+        execution_note("max")

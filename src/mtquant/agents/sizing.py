@@ -30,6 +30,17 @@ POSITION_KEY = ("action", "position")
 POSITION_MODES = ("mean", "mode")
 
 
+def execution_note(mode: str) -> str:
+    """One sentence for reports: what the trained policies' legs held under ``mode``."""
+    held = {
+        "mean": "each leg held its head's expected position P(long) - P(short)",
+        "mode": "each leg held its head's most likely direction at full size",
+    }
+    if mode not in held:
+        raise ValueError(f"position_mode must be one of {POSITION_MODES}, got {mode!r}")
+    return f"Execution (agents.position_mode={mode}): {held[mode]}, sized as documented."
+
+
 def direction_sign(direction: torch.Tensor) -> torch.Tensor:
     """``{0, 1, 2}`` (long / flat / short) -> ``{+1, 0, -1}`` as integers of the same shape."""
     return 1 - direction

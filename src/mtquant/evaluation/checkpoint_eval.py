@@ -33,6 +33,7 @@ from mtquant.agents.baselines import (
     InverseVolatility,
     TimeSeriesMomentum,
 )
+from mtquant.agents.sizing import execution_note
 from mtquant.config import RunConfig
 from mtquant.config.training import PHASES
 from mtquant.errors import CheckpointError
@@ -208,6 +209,7 @@ def evaluate_checkpoint(cfg: RunConfig, out_dir: str | Path) -> dict[str, Path]:
     sums, targets = score(cfg, results, n_trials, latency["median_ms"], label)
     notes = [
         f"Phases loaded from {run_dir}: {', '.join(phases)}.",
+        execution_note(cfg.agents.position_mode),
         f"Deflated Sharpe counts {n_trials} configurations: the {len(results)} strategies of this "
         "report plus any sweep trials the model card records.",
         *[f"Baseline {m}." for m in missing],

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from mtquant.agents.sizing import execution_note
 from mtquant.config import RunConfig
 from mtquant.evaluation import metrics as m
 from mtquant.evaluation.backtest import return_correlation
@@ -150,6 +151,7 @@ def write_backtest_report(
         "(daily returns averaged); its VaR forecast is the mean of the seeds' VaRs (an upper "
         "bound of the ensemble's). Per-seed results are in 'System by seed'; the single-agent "
         f"PPO baseline '{SINGLE_AGENT}', when trained, is its seeds' ensemble too.",
+        execution_note(cfg.agents.position_mode),
         f"Deflated Sharpe counts {len(results)} configurations (the strategies of this report).",
         f"Wall time of the backtest: {wall_seconds / 60:.1f} minutes.",
     ]
