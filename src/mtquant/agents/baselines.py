@@ -32,8 +32,9 @@ from tensordict.nn.probabilistic import InteractionType, interaction_type
 from torch import nn
 from torch.distributions import Categorical
 
-from mtquant.agents.sizing import POSITION_KEY, POSITION_MODES, SizingModule, leg_position
-from mtquant.errors import ConfigError, DataError
+from mtquant.agents.sizing import POSITION_KEY, SizingModule, leg_position
+from mtquant.config.agents import check_position_mode
+from mtquant.errors import DataError
 from mtquant.features.feature_set import FeatureSet
 
 LOOKBACK, SKIP = 252, 21
@@ -122,12 +123,7 @@ class FlatPPOPolicy(TensorDictModuleBase):
         position_mode: str = "mean",
     ) -> None:
         super().__init__()
-        if position_mode not in POSITION_MODES:
-            raise ConfigError(
-                f"FlatPPOPolicy: position_mode must be one of {POSITION_MODES}, "
-                f"got {position_mode!r}"
-            )
-        self.position_mode = position_mode
+        self.position_mode = check_position_mode(position_mode, "FlatPPOPolicy")
         self.names = list(market_dims)
         self.n = n_instruments
         in_dim = n_instruments * obs_dim + sum(market_dims.values()) + state_dim

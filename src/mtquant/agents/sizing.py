@@ -10,8 +10,8 @@ The rule (documented in ``docs/hierarchical-architecture.md``):
   the risk transform downstream handles the portfolio), where ``position_i`` in ``[-1, 1]`` is
   the leg's signed share of its budget: +1 long (direction 0), 0 flat (1), -1 short (2) for a
   sampled or argmax direction, or the policy's expected position ``P(long) - P(short)`` (the
-  ``"mean"`` evaluation mode, :data:`POSITION_MODES`) -- a flat leg's share is not handed to
-  the others;
+  ``"mean"`` evaluation mode, :data:`mtquant.config.agents.POSITION_MODES`) -- a flat leg's
+  share is not handed to the others;
 * finally ``|w_i| <= max_weight``.
 
 Weights are notional / equity (a weight of 1.5 = 1.5 x equity of USD notional).
@@ -23,11 +23,10 @@ import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 
+from mtquant.config.agents import check_position_mode
+
 VOL_FLOOR = 1e-8  # a zero volatility would give an infinite weight; max_weight then binds
 POSITION_KEY = ("action", "position")
-# what a policy's deterministic (evaluation) pass executes per leg: "mean" the stochastic
-# policy's expected position P(long) - P(short), "mode" the sign of its most likely direction
-POSITION_MODES = ("mean", "mode")
 
 
 def execution_note(mode: str) -> str:
@@ -36,8 +35,7 @@ def execution_note(mode: str) -> str:
         "mean": "each leg held its head's expected position P(long) - P(short)",
         "mode": "each leg held its head's most likely direction at full size",
     }
-    if mode not in held:
-        raise ValueError(f"position_mode must be one of {POSITION_MODES}, got {mode!r}")
+    check_position_mode(mode, "agents")
     return f"Execution (agents.position_mode={mode}): {held[mode]}, sized as documented."
 
 

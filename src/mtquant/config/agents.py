@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 from mtquant.config.validation import in_unit, one_of, positive, require
 
+# what a policy's deterministic (evaluation) pass executes per leg: "mean" the stochastic
+# policy's expected position P(long) - P(short), "mode" the sign of its most likely direction
+POSITION_MODES = ("mean", "mode")
+
 
 @dataclass
 class MetaControllerConfig:
@@ -87,4 +91,11 @@ class AgentsConfig:
     position_mode: str = "mean"
 
     def validate(self) -> None:
-        one_of("agents.position_mode", self.position_mode, ("mean", "mode"))
+        check_position_mode(self.position_mode, "agents")
+
+
+def check_position_mode(mode: str, owner: str) -> str:
+    """``mode`` if it is one of :data:`POSITION_MODES`, else a ``ConfigError`` naming ``owner``
+    (the config section or the class that received it)."""
+    one_of(f"{owner}.position_mode", mode, POSITION_MODES)
+    return mode

@@ -49,7 +49,8 @@ from torch import nn
 
 from mtquant.agents.hierarchical.base_specialist import BaseSpecialist
 from mtquant.agents.hierarchical.meta_controller import MetaController
-from mtquant.agents.sizing import POSITION_KEY, POSITION_MODES, SizingModule, leg_position
+from mtquant.agents.sizing import POSITION_KEY, SizingModule, leg_position
+from mtquant.config.agents import check_position_mode
 from mtquant.errors import ConfigError
 
 ACTION_KEYS = (("action", "allocation"), ("action", "appetite"), ("action", "direction"))
@@ -83,12 +84,7 @@ class HierarchicalPolicy(TensorDictModuleBase):
         position_mode: str = "mean",
     ) -> None:
         super().__init__()
-        if position_mode not in POSITION_MODES:
-            raise ConfigError(
-                f"HierarchicalPolicy: position_mode must be one of {POSITION_MODES}, "
-                f"got {position_mode!r}"
-            )
-        self.position_mode = position_mode
+        self.position_mode = check_position_mode(position_mode, "HierarchicalPolicy")
         if meta.n_specialists != len(specialists):
             raise ConfigError(
                 f"HierarchicalPolicy: meta-controller allocates over {meta.n_specialists} "
