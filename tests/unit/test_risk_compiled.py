@@ -14,7 +14,13 @@ import pytest
 import torch
 
 from mtquant.config import compose_config, to_object
-from mtquant.risk_management.limits import RiskDiagnostics, RiskLimits, enforce_limits
+from mtquant.risk_management.limits import (
+    RiskDiagnostics,
+    RiskLimits,
+    diagnostics,
+    enforce_limits,
+    run_fused,
+)
 from mtquant.risk_management.limits_core import fused_core
 
 REL = 1e-12
@@ -73,21 +79,12 @@ def assert_same(
     assert torch.equal(d._before[1], e._before[1])
 
 
-def fused_uncompiled(w: torch.Tensor, cov: torch.Tensor, lim: RiskLimits) -> tuple:
-    """fused_core run eagerly, wrapped like enforce_limits' compiled branch."""
-    if cov.ndim == 2:
-        cov = cov.expand(w.shape[0], lim.n, lim.n)
-    o = fused_core(w, cov, lim.sectors, lim.for_tensor(w).margin_rate, lim.core_limits)
-    d = RiskDiagnostics(
-        o.proposed_var,
-        o.executed_var,
-        o.scale,
-        o.binding,
-        o.binding_flags,
-        o.correlation_exposure_after,
-        _before=(o.eff, o.held, lim.pair_i, lim.pair_j),
-    )
-    return o.executed, d
+def fused_uncompiled(
+    w: torch.Tensor, cov: torch.Tensor, lim: RiskLimits
+) -> tuple[torch.Tensor, RiskDiagnostics]:
+    """fused_core run eagerly through enforce_limits' own compiled-branch wrapper."""
+    out = run_fused(fused_core, w, cov, lim)
+    return out.executed, diagnostics(out, lim.for_tensor(w))
 
 
 @pytest.mark.parametrize(("seed", "n", "shared"), [(0, 8, False), (1, 2, False), (2, 5, True)])

@@ -39,10 +39,24 @@ import torch
 from mtquant.config.risk import RiskConfig
 from mtquant.errors import DataError
 from mtquant.instruments import InstrumentUniverse
-from mtquant.risk_management.limits_core import HELD_EPS, CoreLimits, CoreOut, compiled_core
+from mtquant.risk_management.limits_core import (
+    HELD_EPS,
+    CoreFn,
+    CoreLimits,
+    CoreOut,
+    compiled_core,
+)
 from mtquant.risk_management.var import z_score
 
-__all__ = ["BINDING_NAMES", "HELD_EPS", "RiskDiagnostics", "RiskLimits", "enforce_limits"]
+__all__ = [
+    "BINDING_NAMES",
+    "HELD_EPS",
+    "RiskDiagnostics",
+    "RiskLimits",
+    "diagnostics",
+    "enforce_limits",
+    "run_fused",
+]
 BINDING_NAMES = ("none", "correlation", "sector", "gross", "position", "margin", "var")
 
 
@@ -279,12 +293,26 @@ def enforce_limits(
     _check_shapes(weights, cov, limits.n)
     lim = limits.for_tensor(weights)
     if limits.compiled and limits.n >= 2:
-        if cov.ndim == 2:
-            cov = cov.expand(weights.shape[0], limits.n, limits.n)
-        out = compiled_core()(weights, cov, limits.sectors, lim.margin_rate, limits.core_limits)
+        out = run_fused(compiled_core(), weights, cov, limits)
     else:
         out = _eager_core(weights, cov, limits, lim)
-    diag = RiskDiagnostics(
+    return out.executed, diagnostics(out, lim)
+
+
+def run_fused(
+    core: CoreFn, weights: torch.Tensor, cov: torch.Tensor, limits: RiskLimits
+) -> CoreOut:
+    """``core`` (:func:`~mtquant.risk_management.limits_core.fused_core`, compiled or not) on
+    ``weights [B, N]`` and a per-book or shared covariance (a shared one is expanded)."""
+    if cov.ndim == 2:
+        cov = cov.expand(weights.shape[0], limits.n, limits.n)
+    margin_rate = limits.for_tensor(weights).margin_rate
+    return core(weights, cov, limits.sectors, margin_rate, limits.core_limits)
+
+
+def diagnostics(out: CoreOut, lim: RiskLimits) -> RiskDiagnostics:
+    """:class:`RiskDiagnostics` of a core's output (``lim``: the limits on its device)."""
+    return RiskDiagnostics(
         proposed_var=out.proposed_var,
         executed_var=out.executed_var,
         scale=out.scale,
@@ -293,7 +321,6 @@ def enforce_limits(
         correlation_exposure_after=out.correlation_exposure_after,
         _before=(out.eff, out.held, lim.pair_i, lim.pair_j),
     )
-    return out.executed, diag
 
 
 def _eager_core(
