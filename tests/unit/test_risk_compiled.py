@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from risk_fixtures import make_limits
 
 from mtquant.config import compose_config, to_object
 from mtquant.risk_management.limits import (
@@ -106,17 +107,7 @@ def test_every_layer_binds_on_the_random_books() -> None:
 
 def test_fused_formulation_hand_case_drops_the_smaller_correlated_leg() -> None:
     rho = torch.tensor([[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
-    lim = RiskLimits(
-        max_portfolio_var=10.0,
-        confidence=0.95,
-        max_correlation_exposure=0.7,
-        max_sector_allocation=1.0,
-        max_gross_leverage=100.0,
-        max_position_weight=100.0,
-        max_margin_usage=1.0,
-        sector_index=torch.tensor([0, 0, 1]),
-        margin_rate=torch.full((3,), 0.01, dtype=torch.float64),
-    )
+    lim = make_limits(3, max_correlation_exposure=0.7)
     out, d = fused_uncompiled(torch.tensor([[0.5, 0.8, 0.3]], dtype=torch.float64), rho * 1e-4, lim)
     assert out.tolist() == [[0.0, 0.8, 0.3]]
     assert d.binding.item() == 1 and d.binding_flags.item() == 1

@@ -9,30 +9,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from risk_fixtures import make_limits
 from scipy import stats
 
 from mtquant.risk_management.limits import RiskLimits, correlation_exposure, enforce_limits
 
 Z95 = 1.6448536269514722
-
-
-def make_limits(n: int, **kw: float) -> RiskLimits:
-    """Loose limits (nothing binds) unless overridden; sectors [0, 0, 1, 1, ...]."""
-    base = dict(
-        max_portfolio_var=10.0,
-        confidence=0.95,
-        max_correlation_exposure=1.0,
-        max_sector_allocation=1.0,
-        max_gross_leverage=100.0,
-        max_position_weight=100.0,
-        max_margin_usage=1.0,
-    )
-    base.update(kw)
-    return RiskLimits(
-        **base,  # type: ignore[arg-type]
-        sector_index=torch.arange(n) // 2,
-        margin_rate=torch.full((n,), 0.01, dtype=torch.float64),
-    )
 
 
 def corr_cov(rho: np.ndarray, sd: float = 0.01) -> torch.Tensor:
