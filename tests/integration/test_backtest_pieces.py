@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from mtquant.agents.baselines import EqualWeight
-from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.config import RunConfig, compose_config, to_object
 from mtquant.config.data import WalkForwardConfig
 from mtquant.data import walk_forward_folds
@@ -18,6 +17,7 @@ from mtquant.evaluation.walk_forward import BacktestPlan, ensemble, fold_splits,
 from mtquant.evaluation.walk_forward_report import aggregate_rows
 from mtquant.features.feature_set import FeatureSet
 from mtquant.instruments import InstrumentUniverse
+from mtquant.testing.random_walk import random_walk_features
 
 SPLIT = (100, 200)
 

@@ -8,7 +8,6 @@ from tensordict import TensorDictBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from mtquant.agents.environments.multi_instrument_env import make_env
-from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.agents.hierarchical.communication import (
     AllocationMessage,
     CommunicationHub,
@@ -20,6 +19,7 @@ from mtquant.config import compose_config, to_object
 from mtquant.execution import PaperBroker
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.limits import RiskLimits
+from mtquant.testing.random_walk import random_walk_features
 
 DAYS, START = 250, 70
 

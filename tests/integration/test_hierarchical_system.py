@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.agents.hierarchical.communication import CommunicationHub
 from mtquant.agents.hierarchical.hierarchical_system import HierarchicalTradingSystem
 from mtquant.agents.hierarchical.policy import build_policy
@@ -12,6 +11,7 @@ from mtquant.config import compose_config, to_object
 from mtquant.execution import Order, PaperBroker, Side
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.limits import RiskLimits, enforce_limits
+from mtquant.testing.random_walk import random_walk_features
 
 CFG = to_object(compose_config("train", []))
 UNIVERSE = InstrumentUniverse.from_config(CFG.instruments)

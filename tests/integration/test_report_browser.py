@@ -21,12 +21,12 @@ import pytest
 import torch
 
 from mtquant.agents.baselines import EqualWeight, InverseVolatility
-from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.agents.hierarchical.policy import build_policy
 from mtquant.config import compose_config, to_object
 from mtquant.evaluation import VerdictContext, summarise, target_table, write_report
 from mtquant.evaluation.backtest import return_correlation, run_strategy
 from mtquant.instruments import InstrumentUniverse
+from mtquant.testing.random_walk import random_walk_features
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -13,15 +13,7 @@ import pytest
 import torch
 
 from mtquant.agents.environments import make_env
-from mtquant.agents.environments.kernel import (
-    KernelParams,
-    KernelState,
-    MarketTape,
-    step_kernel,
-    target_units,
-)
 from mtquant.agents.environments.observations import FeatureTape, observe
-from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.bench.context import BenchContext
 from mtquant.bench.env_bench import BareStepper, measure_bare, measure_env, measure_pandas
 from mtquant.bench.latency import decision_latencies
@@ -34,8 +26,16 @@ from mtquant.bench.timing import latency_percentiles, time_block
 from mtquant.bench.training_bench import phase_config, rss_command
 from mtquant.config import compose_config, to_object
 from mtquant.errors import ConfigError, DataError
+from mtquant.execution.kernel import (
+    KernelParams,
+    KernelState,
+    MarketTape,
+    step_kernel,
+    target_units,
+)
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.limits import RiskLimits
+from mtquant.testing.random_walk import random_walk_features
 
 CFG = to_object(compose_config("bench", []))
 UNIVERSE = InstrumentUniverse.from_config(CFG.instruments)

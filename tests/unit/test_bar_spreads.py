@@ -9,8 +9,6 @@ import torch
 from data_fixtures import run_config
 from test_features_fixtures import make_market_data
 
-from mtquant.agents.environments.kernel import KernelParams, KernelState, MarketTape, step_kernel
-from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.config import compose_config, to_object
 from mtquant.config.instruments import InstrumentsConfig
 from mtquant.data import load_market_data, model_from_config
@@ -18,8 +16,10 @@ from mtquant.data.market_data import FIELDS
 from mtquant.data.synthetic import START_PRICE, generate
 from mtquant.errors import DataError
 from mtquant.execution import Order, PaperBroker, Side
+from mtquant.execution.kernel import KernelParams, KernelState, MarketTape, step_kernel
 from mtquant.features import compute_features
 from mtquant.instruments import InstrumentUniverse
+from mtquant.testing.random_walk import random_walk_features
 
 CFG = to_object(compose_config("train", []))
 UNIVERSE = InstrumentUniverse.from_config(CFG.instruments)

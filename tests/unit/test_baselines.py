@@ -15,9 +15,9 @@ from mtquant.agents.baselines import (
     TimeSeriesMomentum,
 )
 from mtquant.agents.environments.multi_instrument_env import make_env
-from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.config import compose_config, to_object
 from mtquant.instruments import InstrumentUniverse
+from mtquant.testing.random_walk import random_walk_features
 
 CFG = to_object(compose_config("train", []))
 UNIVERSE = InstrumentUniverse.from_config(CFG.instruments)

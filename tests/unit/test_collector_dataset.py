@@ -10,7 +10,7 @@ from mtquant.agents.training.collector_dataset import (
     make_dataloader,
     policy_values,
 )
-from mtquant.agents.training.toy import ToyHierarchicalPolicy, ToyMarketEnv
+from mtquant.testing.toy import ToyHierarchicalPolicy, ToyMarketEnv
 
 GROUPS = {"forex": 3, "commodities": 2, "equity": 3}
 

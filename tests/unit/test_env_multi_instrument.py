@@ -7,14 +7,14 @@ import torch
 from tensordict import TensorDict
 from torchrl.envs.utils import check_env_specs
 
-from mtquant.agents.environments.kernel import KernelState, step_kernel, target_units
 from mtquant.agents.environments.multi_instrument_env import MultiInstrumentEnv
-from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.config import RunConfig, compose_config, to_object
 from mtquant.errors import ConfigError, DataError
+from mtquant.execution.kernel import KernelState, step_kernel, target_units
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import PortfolioStateLayout
 from mtquant.instruments import InstrumentUniverse
+from mtquant.testing.random_walk import random_walk_features
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mtquant.agents.environments.kernel import (
+from mtquant.config import compose_config, to_object
+from mtquant.errors import DataError
+from mtquant.execution import Order, PaperBroker, Position, Side
+from mtquant.execution.kernel import (
     KernelParams,
     KernelState,
     MarketTape,
     step_kernel,
     target_units,
 )
-from mtquant.agents.environments.synthetic_features import random_walk_features
-from mtquant.config import compose_config, to_object
-from mtquant.errors import DataError
-from mtquant.execution import Order, PaperBroker, Position, Side
 from mtquant.instruments import InstrumentUniverse
+from mtquant.testing.random_walk import random_walk_features
 
 CFG = to_object(compose_config("train", []))
 UNIVERSE = InstrumentUniverse.from_config(CFG.instruments)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mtquant.agents.environments.kernel import (
+from mtquant.config import compose_config, to_object
+from mtquant.execution.kernel import (
     KernelParams,
     KernelState,
     MarketTape,
     step_kernel,
     target_units,
 )
-from mtquant.config import compose_config, to_object
 from mtquant.instruments import InstrumentUniverse
 
 EQ = 100_000.0

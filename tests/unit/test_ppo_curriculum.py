@@ -38,10 +38,10 @@ def test_calm_rows_are_the_days_at_or_below_the_volatility_quantile():
 
 def test_curriculum_drives_the_env_through_its_public_hooks():
     from mtquant.agents.environments.multi_instrument_env import make_env
-    from mtquant.agents.environments.synthetic_features import random_walk_features
     from mtquant.agents.training.curriculum import Curriculum
     from mtquant.config import compose_config, to_object
     from mtquant.instruments import InstrumentUniverse
+    from mtquant.testing.random_walk import random_walk_features
 
     cfg = to_object(compose_config("train", ["env.cost_multiplier=2.0"]))
     features = random_walk_features(InstrumentUniverse.from_config(cfg.instruments), 300, seed=1)

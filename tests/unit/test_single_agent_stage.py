@@ -9,7 +9,6 @@ from torch.distributions import Categorical
 from torchrl.collectors import Collector
 
 from mtquant.agents.environments.multi_instrument_env import make_env
-from mtquant.agents.environments.synthetic_features import random_walk_features
 from mtquant.agents.training.collector_dataset import RolloutMinibatches, learner_keys
 from mtquant.agents.training.phase_runner import PHASE_MODULES, phase_seed
 from mtquant.agents.training.pipeline import export_files, run_hash, write_exports
@@ -27,6 +26,7 @@ from mtquant.errors import ConfigError
 from mtquant.evaluation.checkpoint_eval import SINGLE_AGENT as EVAL_NAME
 from mtquant.evaluation.checkpoint_eval import baseline_policies, load_single_agent
 from mtquant.instruments import InstrumentUniverse
+from mtquant.testing.random_walk import random_walk_features
 
 CFG = to_object(compose_config("train", ["training=smoke", "training.single_agent.hidden_dim=32"]))
 UNIVERSE = InstrumentUniverse.from_config(CFG.instruments)

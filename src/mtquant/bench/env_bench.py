@@ -18,7 +18,6 @@ from __future__ import annotations
 import torch
 
 from mtquant.agents.environments import make_env
-from mtquant.agents.environments.kernel import KernelParams, KernelState, step_kernel, target_units
 from mtquant.agents.environments.observations import FeatureTape, drawdown, observe
 from mtquant.agents.environments.rewards import meta_reward, specialist_reward
 from mtquant.bench.context import BenchContext
@@ -26,6 +25,7 @@ from mtquant.bench.pandas_env import PandasTradingEnv
 from mtquant.bench.risk_bench import bench_book
 from mtquant.bench.settings import BenchSettings
 from mtquant.bench.timing import time_block
+from mtquant.execution.kernel import KernelParams, KernelState, step_kernel, target_units
 from mtquant.risk_management.limits import enforce_limits
 
 

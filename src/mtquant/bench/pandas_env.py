@@ -1,7 +1,7 @@
 """A reference row-lookup pandas trading env: the common approach of open-source trading envs.
 
 Not used for training: it is the baseline ``pandas_env_steps_per_s`` is measured against. It
-keeps MTQuant's execution semantics (:mod:`mtquant.agents.environments.kernel`: decide at the
+keeps MTQuant's execution semantics (:mod:`mtquant.execution.kernel`: decide at the
 close of ``t``, fill at ``fill_price[t+1]`` paying half the spread, commission and slippage,
 swap on the overnight position with triple nights, mark at ``close[t+1]``, margin call closing
 everything) and its observations and rewards, but the way many gym trading envs are written:

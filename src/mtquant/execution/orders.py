@@ -2,7 +2,7 @@
 
 Quantities are in units of the base asset (EUR for EURUSD, USD for USDJPY, ounces for XAUUSD,
 index points x 1 for the CFDs); money in USD. Orders are market orders decided at a close and
-filled at the next day's open (:mod:`mtquant.agents.environments.kernel`).
+filled at the next day's open (:mod:`mtquant.execution.kernel`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``PaperBroker``: fills orders on historical rows with exactly the environment's cost model.
 
-It holds one account (``B = 1``) as a :class:`~mtquant.agents.environments.kernel.KernelState`
-and executes every day with :func:`~mtquant.agents.environments.kernel.step_kernel`, the function
+It holds one account (``B = 1``) as a :class:`~mtquant.execution.kernel.KernelState`
+and executes every day with :func:`~mtquant.execution.kernel.step_kernel`, the function
 the batched environment steps with: same t+1 fills, spread, commission, slippage, swap and margin
 call. ``submit_orders`` is one trading day (decided at the close of row ``t``, filled at the open
 of ``t + 1``, marked at the close of ``t + 1``); an empty order list still advances the day.
@@ -13,18 +13,18 @@ from datetime import datetime
 
 import torch
 
-from mtquant.agents.environments.costs import fill_costs, pnl_usd
-from mtquant.agents.environments.kernel import (
+from mtquant.config.env import EnvConfig
+from mtquant.config.risk import RiskConfig
+from mtquant.errors import DataError
+from mtquant.execution.broker import Broker
+from mtquant.execution.costs import fill_costs, pnl_usd
+from mtquant.execution.kernel import (
     KernelParams,
     KernelState,
     MarketTape,
     StepBreakdown,
     step_kernel,
 )
-from mtquant.config.env import EnvConfig
-from mtquant.config.risk import RiskConfig
-from mtquant.errors import DataError
-from mtquant.execution.broker import Broker
 from mtquant.execution.orders import Fill, Order, Portfolio, Position
 from mtquant.features.feature_set import FeatureSet
 from mtquant.instruments import InstrumentUniverse, usd_per_unit

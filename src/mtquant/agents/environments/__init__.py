@@ -1,6 +1,7 @@
 """Batched market simulation: the execution kernel, the TorchRL env and its factories."""
 
-from mtquant.agents.environments.kernel import (
+from mtquant.agents.environments.multi_instrument_env import MultiInstrumentEnv, make_env
+from mtquant.execution.kernel import (
     KernelParams,
     KernelState,
     MarketTape,
@@ -8,7 +9,6 @@ from mtquant.agents.environments.kernel import (
     step_kernel,
     target_units,
 )
-from mtquant.agents.environments.multi_instrument_env import MultiInstrumentEnv, make_env
 
 __all__ = [
     "KernelParams",

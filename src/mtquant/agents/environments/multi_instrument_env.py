@@ -1,7 +1,7 @@
 """``MultiInstrumentEnv``: B independent trading accounts as one batched TorchRL ``EnvBase``.
 
 An env step is an index into precomputed feature tensors plus one call of
-:func:`~mtquant.agents.environments.kernel.step_kernel` (fills at ``t+1``, costs, swap, margin
+:func:`~mtquant.execution.kernel.step_kernel` (fills at ``t+1``, costs, swap, margin
 call). Observations come from :func:`~mtquant.agents.environments.observations.observe`, rewards
 from :mod:`~mtquant.agents.environments.rewards`.
 
@@ -34,13 +34,13 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase, TransformedEnv
 
-from mtquant.agents.environments.kernel import KernelParams, KernelState, step_kernel, target_units
 from mtquant.agents.environments.observations import FeatureTape, drawdown, observe
 from mtquant.agents.environments.rewards import meta_reward, specialist_reward
 from mtquant.config import RunConfig
 from mtquant.config.env import EnvConfig
 from mtquant.config.risk import RiskConfig
 from mtquant.errors import ConfigError, DataError
+from mtquant.execution.kernel import KernelParams, KernelState, step_kernel, target_units
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import OBSERVATION_DIM, PortfolioStateLayout
 from mtquant.instruments import InstrumentUniverse

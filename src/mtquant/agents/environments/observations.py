@@ -8,7 +8,7 @@ recomputation) and fills the position-dependent parts from the account state:
 * ``meta_state [B, 74]`` in :class:`~mtquant.features.layout.PortfolioStateLayout` order:
   the last 30 daily portfolio returns in percent, their standard deviation in percent
   (population), the drawdown ``1 - equity / peak`` (fraction), the feature correlations, the
-  specialist metrics of :func:`~mtquant.agents.environments.kernel.specialist_metrics` and the
+  specialist metrics of :func:`~mtquant.execution.kernel.specialist_metrics` and the
   macro features.
 * ``("market", s) [B, D_s]``, ``vol [B, N]``, ``cov [B, N, N]``, ``weights [B, N]``, ``equity [B, 1]``.
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from mtquant.agents.environments.costs import pnl_usd
-from mtquant.agents.environments.kernel import (
+from mtquant.execution.costs import pnl_usd
+from mtquant.execution.kernel import (
     KernelState,
     MarketTape,
     position_weights,

@@ -1,41 +1,49 @@
-"""Build the training environment for the ``hardware`` config.
+"""Environments of a multi-process TorchRL collector (``hardware.collector_workers = W > 0``).
 
-* ``hardware.collector_workers == 0`` (default): one :class:`MultiInstrumentEnv` batching
-  ``hardware.n_envs`` accounts in this process on ``hardware.env_device`` (vectorised tensors;
-  on a GPU thousands of accounts step at once).
-* ``hardware.collector_workers = W > 0``: TorchRL ``ParallelEnv`` over ``W`` worker processes,
-  each building its own batched env of ``ceil(n_envs / W)`` accounts from a picklable factory
-  (seeds ``seed + k`` per worker). Every worker env carries the ``PortfolioRiskTransform``.
+Training collects in one process by default: one :class:`MultiInstrumentEnv` batching
+``hardware.n_envs`` accounts (vectorised tensors; on a GPU thousands of accounts step at once).
+With ``W`` workers, TorchRL's ``MultiSyncCollector`` starts ``W`` processes; each calls one of
+the picklable factories returned here and steps its own batched env of ``n_envs // W`` accounts
+(with the ``PortfolioRiskTransform``), and the collector concatenates the workers' rollouts
+along the env axis, so the learner sees the same ``[n_envs, T]`` batch as in one process.
 """
 
 from __future__ import annotations
 
 import functools
-import math
+from collections.abc import Callable
+from typing import Any
 
-from torchrl.envs import EnvBase, ParallelEnv
+from torchrl.envs import EnvBase
 
-from mtquant.agents.environments.multi_instrument_env import make_env
 from mtquant.config import RunConfig
+from mtquant.errors import ConfigError
 from mtquant.features.feature_set import FeatureSet
 
-
-def _worker_env(
-    cfg: RunConfig, features: FeatureSet, split: tuple[int, int], batch_size: int, seed: int
-) -> EnvBase:
-    """Module-level factory (picklable through ``functools.partial``) for one worker."""
-    return make_env(cfg, features, split, batch_size=batch_size, seed=seed)
+# make_env(cfg, features, split, batch_size=..., device=..., seed=..., **env_kwargs) -> env
+EnvFactory = Callable[..., EnvBase]
 
 
-def build_env(cfg: RunConfig, features: FeatureSet, split: tuple[int, int]) -> EnvBase:
-    """The environment for ``cfg.hardware`` (module doc)."""
+def worker_env_factories(
+    make_env: EnvFactory,
+    cfg: RunConfig,
+    features: FeatureSet,
+    split: tuple[int, int],
+    seed: int,
+) -> list[Callable[[], Any]]:
+    """One factory per collector worker, each building ``n_envs // W`` accounts on ``env_device``.
+
+    The factories are ``functools.partial`` objects of the module-level ``make_env``, so they
+    pickle into spawned workers; the collector reseeds every worker per rollout (``set_seed``).
+    """
     hw = cfg.hardware
-    if hw.collector_workers == 0:
-        return make_env(cfg, features, split)
-    workers = hw.collector_workers
-    per_worker = math.ceil(hw.n_envs / workers)
-    factories = [
-        functools.partial(_worker_env, cfg, features, split, per_worker, cfg.seed + k)
-        for k in range(workers)
-    ]
-    return ParallelEnv(workers, factories, device=hw.env_device, mp_start_method="spawn")
+    if hw.collector_workers < 1:
+        raise ConfigError(
+            f"config hardware.collector_workers={hw.collector_workers}: worker envs need >= 1 "
+            "worker (0 collects in this process)"
+        )
+    per_worker = max(1, hw.n_envs // hw.collector_workers)
+    make = functools.partial(
+        make_env, cfg, features, split, batch_size=per_worker, device=hw.env_device, seed=seed
+    )
+    return [make] * hw.collector_workers

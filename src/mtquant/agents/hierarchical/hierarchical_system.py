@@ -46,11 +46,11 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-from mtquant.agents.environments.kernel import KernelState, order_mask, target_units
 from mtquant.agents.environments.observations import FeatureTape, observe
 from mtquant.agents.sizing import SizingModule, position_of, target_weights
 from mtquant.config.env import EnvConfig
 from mtquant.errors import DataError
+from mtquant.execution.kernel import KernelState, order_mask, target_units
 from mtquant.execution.orders import Order, Portfolio, Position, Side
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import RETURNS_LOOKBACK

@@ -11,7 +11,7 @@ sets two things on the training env before each rollout:
 
 The curriculum acts through the env's public hooks only: ``set_cost_multiplier(x)`` and
 ``set_start_pool(rows | None)`` (:class:`~mtquant.agents.environments.MultiInstrumentEnv`; the toy
-env of :mod:`mtquant.agents.training.toy` has the same two), so any env with them can be driven.
+env of :mod:`mtquant.testing.toy` has the same two), so any env with them can be driven.
 With a multi-process collector, :class:`WorkerEnvHooks` forwards the same two calls to every
 worker's env through TorchRL's ``map_fn`` (the workers sit idle between rollouts, so a stage
 switched before a rollout is in force for all of it).

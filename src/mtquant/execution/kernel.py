@@ -13,7 +13,7 @@ Timeline of one step, for a target decided at the close of day ``t`` (state row 
 2. The order ``dU = U* - U`` fills at ``fill_price[t+1]`` (the open of ``t+1``; the close of
    ``t+1`` for close-only series) paying half the spread quoted on row ``t+1``
    (:attr:`MarketTape.half_spread`: the data's per-bar spread, else the instrument table's),
-   commission and slippage (:mod:`mtquant.agents.environments.costs`). An order whose USD notional at ``close[t]`` is at
+   commission and slippage (:mod:`mtquant.execution.costs`). An order whose USD notional at ``close[t]`` is at
    most ``max(rebalance_band, 1e-6) * equity`` is not sent: the position stays and nothing is paid.
 3. The new position is marked to ``close[t+1]``.
 4. Margin: ``used = sum |U*| * usd_per_unit(close[t+1]) * margin_rate``. If equity is
@@ -30,10 +30,10 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from mtquant.agents.environments.costs import fill_costs, pnl_usd, swap_charge
 from mtquant.config.env import EnvConfig
 from mtquant.config.risk import RiskConfig
 from mtquant.errors import DataError
+from mtquant.execution.costs import fill_costs, pnl_usd, swap_charge
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import RETURNS_LOOKBACK, SPECIALIST_METRICS
 from mtquant.instruments import InstrumentUniverse, usd_per_unit
