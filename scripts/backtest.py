@@ -27,7 +27,7 @@ register_configs()
 def main(dcfg: DictConfig) -> None:
     import torch
 
-    from mtquant.evaluation.walk_forward import run_walk_forward
+    from mtquant.studies.walk_forward import run_walk_forward
     from mtquant.evaluation.walk_forward_report import write_backtest_report
 
     try:

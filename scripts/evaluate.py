@@ -23,12 +23,19 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(dcfg: DictConfig) -> None:
-    from mtquant.evaluation.checkpoint_eval import evaluate_checkpoint
+    from mtquant.errors import CheckpointError
+    from mtquant.experiment import Experiment
 
     try:
         cfg = to_object(dcfg)
+        if not cfg.checkpoint:
+            raise CheckpointError(
+                "config checkpoint: give the training run directory (checkpoint=DIR)"
+            )
+        experiment = Experiment.from_config(cfg)  # data and features exactly as training built them
+        experiment.load(cfg.checkpoint)
         out = cfg.output_dir or HydraConfig.get().runtime.output_dir
-        paths = evaluate_checkpoint(cfg, out)
+        paths = experiment.write_report(experiment.evaluate(cfg.split), out)
     except MTQuantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -5,7 +5,7 @@
 Runs ``experiment=learn_signal`` and ``experiment=learn_nosignal`` (Hydra overrides given here
 apply to both), prints the table of validation Sharpe ratios (system, oracle, equal weight) and
 the checks, and writes ``learning_check.json`` into ``--out``. Exit status 1 when a check fails.
-See :mod:`mtquant.evaluation.learning_check` for the protocol.
+See :mod:`mtquant.studies.learning_check` for the protocol.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from mtquant.errors import MTQuantError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mtquant.evaluation.learning_check import format_table, learning_check
+    from mtquant.studies.learning_check import format_table, learning_check
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(

@@ -13,7 +13,6 @@ import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch import seed_everything
 from omegaconf import DictConfig
 
 from mtquant.config import register_configs, to_object
@@ -24,12 +23,12 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(dcfg: DictConfig) -> float:
-    from mtquant.agents.training.pipeline import run_training
+    from mtquant.experiment import Experiment
 
     try:
         cfg = to_object(dcfg)
-        seed_everything(cfg.seed, workers=True, verbose=False)
-        result = run_training(cfg, run_dir=cfg.output_dir or HydraConfig.get().runtime.output_dir)
+        experiment = Experiment.from_config(cfg)  # seeds torch, numpy and the policy's weights
+        result = experiment.fit(cfg.output_dir or HydraConfig.get().runtime.output_dir)
     except MTQuantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -13,8 +13,9 @@ from mtquant.data import walk_forward_folds
 from mtquant.errors import ConfigError, DataError
 from mtquant.evaluation import RiskInterventions, StrategyResult
 from mtquant.evaluation.backtest import first_trading_row, run_strategy
-from mtquant.evaluation.walk_forward import BacktestPlan, ensemble, fold_splits, stitch
-from mtquant.evaluation.walk_forward_report import aggregate_rows
+from mtquant.data import fold_splits
+from mtquant.evaluation.combine import ensemble, stitch
+from mtquant.evaluation.walk_forward_report import BacktestPlan, aggregate_rows
 from mtquant.features.feature_set import FeatureSet
 from mtquant.instruments import InstrumentUniverse
 from mtquant.testing.random_walk import random_walk_features

@@ -1,9 +1,9 @@
 """scripts/evaluate.py on a training run's exports: the report, and refusal of bad checkpoints.
 
-The run directory is built with the training pipeline's own export functions (``write_exports``
-of every phase, ``config.yaml``, the model card) from an untrained policy: the evaluation's
-mechanics do not depend on what the weights learned, and this takes a second instead of a
-smoke training's minutes.
+The run directory is written through training's own ``RunDir`` (``save_stage`` of every phase,
+``config.yaml``, the model card) from an untrained policy: the evaluation's mechanics do not
+depend on what the weights learned, and this takes a second instead of a smoke training's
+minutes.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from mtquant.agents.hierarchical.policy import build_policy
-from mtquant.agents.training.exports import write_model_card, write_text_atomic
-from mtquant.agents.training.pipeline import resolved_yaml, write_exports
+from mtquant.artifacts import RunDir
 from mtquant.config import RunConfig, compose_config, to_object
 from mtquant.config.training import PHASES
 from mtquant.errors import CheckpointError
-from mtquant.evaluation.checkpoint_eval import count_trials, evaluate_checkpoint
+from mtquant.evaluation.evaluation_report import count_trials
+from mtquant.experiment import Experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_OVERRIDES = ["data=synthetic", "training=smoke", "logger=none"]
@@ -33,15 +33,23 @@ BASELINES = {"equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold"}
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training run dir of the all-8 universe with the five exports of the three phases."""
-    run = tmp_path_factory.mktemp("train_run")
+    path = tmp_path_factory.mktemp("train_run")
     cfg = to_object(compose_config("train", TRAIN_OVERRIDES))
     torch.manual_seed(0)
     policy = build_policy(cfg.agents, cfg.instruments)
+    run = RunDir(path)
     for phase in PHASES:
-        write_exports(cfg, run, policy, phase)
-    write_text_atomic(run / "config.yaml", resolved_yaml(cfg))
-    write_model_card(run, {"name": "test run", "data": {"source": "synthetic"}})
-    return run
+        run.save_stage(cfg, phase, policy)
+    run.write_config(cfg)
+    run.write_model_card({"name": "test run", "data": {"source": "synthetic"}})
+    return path
+
+
+def evaluate_checkpoint(cfg: RunConfig, out: Path) -> dict[str, Path]:
+    """What scripts/evaluate.py runs: load the run's exports, evaluate the split, report."""
+    exp = Experiment.from_config(cfg)
+    exp.load(cfg.checkpoint)
+    return exp.write_report(exp.evaluate(cfg.split), out)
 
 
 def eval_cfg(run: Path, *extra: str) -> RunConfig:

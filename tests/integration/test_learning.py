@@ -14,7 +14,7 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from mtquant.evaluation.learning_check import (
+from mtquant.studies.learning_check import (
     HalfResult,
     PlantedSignalOracle,
     checks,

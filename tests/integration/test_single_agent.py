@@ -1,19 +1,20 @@
-"""The single-agent stage end to end: trained by run_training, exported, skipped, resumed, scored."""
+"""The single-agent stage end to end: trained by Experiment.fit, exported, skipped, resumed, scored."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
+import pytest
 import torch
 from training_runs import TINY_PPO
 
-from mtquant.agents.training.exports import load_export
-from mtquant.agents.training.pipeline import prepare, run_training
-from mtquant.agents.training.single_agent import SINGLE_AGENT_EXPORT
+from mtquant.artifacts import SINGLE_AGENT_COMPONENT as SINGLE_AGENT
+from mtquant.artifacts import SINGLE_AGENT_EXPORT, load_export
+from mtquant.artifacts import RunDir
 from mtquant.config import compose_config, to_object
-from mtquant.evaluation.backtest import run_strategy
-from mtquant.evaluation.checkpoint_eval import SINGLE_AGENT, baseline_policies
+from mtquant.errors import CheckpointError
+from mtquant.experiment import Experiment
 
 # the smoke schedule shrunk: 8 accounts x 32 days a rollout, 2 rollouts
 TINY = [
@@ -30,8 +31,7 @@ def _cfg(*overrides: str):
 
 
 def _train(run: Path, *overrides: str) -> dict:
-    torch.manual_seed(0)
-    return run_training(_cfg(*overrides), run)
+    return Experiment.from_config(_cfg(*overrides)).fit(run)
 
 
 def test_single_agent_stage_exports_checkpoints_logs_and_is_scored_by_evaluation(tmp_path):
@@ -51,11 +51,13 @@ def test_single_agent_stage_exports_checkpoints_logs_and_is_scored_by_evaluation
     assert 0.0 < entropy <= 8 * torch.log(torch.tensor(3.0)).item() + 1e-4  # 8 heads of 3
     assert not (run / "hierarchical_system_final.pt").exists()
 
-    cfg = _cfg()
-    ctx = prepare(cfg)
-    policies, missing = baseline_policies(cfg, ctx["features"], run)
+    exp = Experiment.from_config(_cfg())
+    with pytest.raises(CheckpointError, match="no complete phase export"):
+        exp.load(run)  # an evaluation needs the hierarchy: the flat agent alone is not a system
+    exp.flat = RunDir(run).load_flat(exp.cfg, exp.universe.specialist_index())
+    policies, missing = exp.baselines()
     assert SINGLE_AGENT in policies and not missing
-    res = run_strategy(cfg, ctx["features"], ctx["splits"].val, policies[SINGLE_AGENT], "flat")
+    res = exp.run(policies[SINGLE_AGENT], "flat", exp.splits.val)
     assert len(res.equity) > 100 and torch.isfinite(torch.as_tensor(res.equity)).all()
 
     stamp = (run / SINGLE_AGENT_EXPORT).stat().st_mtime_ns

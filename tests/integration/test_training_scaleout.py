@@ -38,10 +38,10 @@ def test_worker_envs_get_the_learners_weights_and_the_curriculum_hooks() -> None
         policy_values,
     )
     from mtquant.agents.training.curriculum import WorkerEnvHooks
-    from mtquant.agents.training.phase_runner import PhaseInputs, make_collector
-    from mtquant.agents.training.pipeline import prepare
+    from mtquant.agents.environments import make_env
+    from mtquant.agents.training.phase_runner import make_collector
+    from mtquant.experiment import Experiment
 
-    torch.manual_seed(0)
     cfg = to_object(
         compose_config(
             "train",
@@ -53,14 +53,10 @@ def test_worker_envs_get_the_learners_weights_and_the_curriculum_hooks() -> None
             ],
         )
     )
-    ctx = prepare(cfg)
-    policy = ctx["policy"].eval()
-    splits = ctx["splits"]
-    inputs = PhaseInputs(
-        cfg, ROOT, policy, ctx["features"], splits.train, splits.val, ctx["make_env"]
-    )
-    actor = policy.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
-    collector = make_collector(inputs, None, actor, 64, seed=0)
+    exp = Experiment.from_config(cfg)
+    policy = exp.policy.eval()
+    actor = exp.system_actor()
+    collector = make_collector(cfg, make_env, exp.features, exp.splits.train, None, actor, 64, 0)
     feed = RolloutMinibatches(
         collector,
         policy_values(policy),

@@ -9,7 +9,7 @@ import pytest
 import torch
 from training_runs import EXPORTS, TINY_PPO, run_train_script
 
-from mtquant.agents.training.exports import load_export
+from mtquant.artifacts import load_export
 
 # a few rollouts of 8 accounts x 32 days per phase: the smoke schedule shrunk for CI
 TINY = [

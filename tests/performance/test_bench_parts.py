@@ -14,7 +14,6 @@ import torch
 
 from mtquant.agents.environments import make_env
 from mtquant.agents.environments.observations import FeatureTape, observe
-from mtquant.bench.context import BenchContext
 from mtquant.bench.env_bench import BareStepper, measure_bare, measure_env, measure_pandas
 from mtquant.bench.latency import decision_latencies
 from mtquant.bench.machine import cpu_model
@@ -24,8 +23,10 @@ from mtquant.bench.risk_bench import bench_book, measure_var_batch_us, measure_v
 from mtquant.bench.settings import QUICK, bench_settings
 from mtquant.bench.timing import latency_percentiles, time_block
 from mtquant.bench.training_bench import phase_config, rss_command
+from mtquant.agents.hierarchical.policy import build_policy
 from mtquant.config import compose_config, to_object
 from mtquant.errors import ConfigError, DataError
+from mtquant.experiment import Experiment
 from mtquant.execution.kernel import (
     KernelParams,
     KernelState,
@@ -43,10 +44,12 @@ FEATURES = random_walk_features(UNIVERSE, n_days=160, seed=3)
 SPLIT = (0, 160)
 
 
-def small_context() -> BenchContext:
+def small_context() -> Experiment:
+    """An experiment on random-walk features (the bench reads features, splits, limits, policy)."""
     splits = SimpleNamespace(train=SPLIT, val=SPLIT)
     limits = RiskLimits.from_config(CFG.risk, UNIVERSE)
-    return BenchContext(CFG, FEATURES, splits, UNIVERSE, limits, prepared={})
+    policy = build_policy(CFG.agents, CFG.instruments, features=FEATURES)
+    return Experiment(CFG, None, splits, UNIVERSE, FEATURES, limits, policy)  # type: ignore[arg-type]
 
 
 def test_pandas_env_equity_matches_the_kernel_step_by_step() -> None:

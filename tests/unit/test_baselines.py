@@ -76,7 +76,7 @@ def test_every_baseline_trades_through_the_env_with_the_risk_transform(name: str
         "invvol": InverseVolatility(),
         "momentum": TimeSeriesMomentum(f),
         "buyhold": BuyAndHold(),
-        "flat_ppo": FlatPPOPolicy(8, dims, UNIVERSE.specialist_index()).with_sizing(0.01, 3.0),
+        "flat_ppo": FlatPPOPolicy(UNIVERSE.symbols, dims, UNIVERSE.specialist_index()).with_sizing(0.01, 3.0),
     }
     with set_exploration_type(ExplorationType.DETERMINISTIC), torch.no_grad():
         ro = env.rollout(30, policies[name], break_when_any_done=False)
@@ -92,7 +92,7 @@ def test_flat_ppo_log_probs_are_reproduced_by_evaluate_actions() -> None:
     env = make_env(CFG, f, (0, 120), batch_size=4, seed=0)
     torch.manual_seed(0)
     pol = FlatPPOPolicy(
-        8, {s: m.shape[-1] for s, m in f.market.items()}, UNIVERSE.specialist_index()
+        UNIVERSE.symbols, {s: m.shape[-1] for s, m in f.market.items()}, UNIVERSE.specialist_index()
     )
     td = pol(env.reset())
     assert td["action", "direction"].shape == (4, 8) and td["value"].shape == (4, 1)

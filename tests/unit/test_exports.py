@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from mtquant.agents.training.exports import load_export, save_export, write_model_card
+from mtquant.artifacts import RunDir, hierarchy_metadata, load_export, save_export
 from mtquant.errors import CheckpointError
 
 META = {
@@ -61,8 +61,8 @@ def test_missing_export_names_the_path(tmp_path):
 
 
 def test_model_card_is_written_as_json_and_markdown(tmp_path):
-    write_model_card(
-        tmp_path, {"name": "t", "metrics": {"val/sharpe": 1.5}, "instruments": ["EURUSD"]}
+    RunDir(tmp_path).write_model_card(
+        {"name": "t", "metrics": {"val/sharpe": 1.5}, "instruments": ["EURUSD"]}
     )
     card = json.loads((tmp_path / "model_card.json").read_text())
     assert card["metrics"]["val/sharpe"] == 1.5
@@ -72,7 +72,6 @@ def test_model_card_is_written_as_json_and_markdown(tmp_path):
 def test_export_with_other_head_sharing_is_refused(tmp_path):
     """Shared and separate head trunks have the same state-dict keys; the metadata tells them apart."""
     from mtquant.agents.hierarchical.policy import build_policy
-    from mtquant.agents.training.pipeline import export_metadata
     from mtquant.config import compose_config, to_object
 
     cfg = to_object(compose_config("train"))
@@ -81,8 +80,9 @@ def test_export_with_other_head_sharing_is_refused(tmp_path):
     save_export(
         path,
         policy.specialist("forex").state_dict(),
-        export_metadata(cfg, policy, "phase1", "forex"),
+        hierarchy_metadata(cfg, policy, "phase1", "forex"),
     )
     cfg.agents.specialists["forex"].shared_trunk = False
+    separate = build_policy(cfg.agents, cfg.instruments)
     with pytest.raises(CheckpointError, match="shared_trunk"):
-        load_export(path, expected=export_metadata(cfg, policy, "phase1", "forex"))
+        load_export(path, expected=hierarchy_metadata(cfg, separate, "phase1", "forex"))

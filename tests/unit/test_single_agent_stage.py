@@ -10,21 +10,16 @@ from torchrl.collectors import Collector
 
 from mtquant.agents.environments.multi_instrument_env import make_env
 from mtquant.agents.training.collector_dataset import RolloutMinibatches, learner_keys
-from mtquant.agents.training.phase_runner import PHASE_MODULES, phase_seed
-from mtquant.agents.training.pipeline import export_files, run_hash, write_exports
 from mtquant.agents.training.ppo_loss import PPOCoefficients, level_mask, ppo_loss
-from mtquant.agents.training.ppo_module import GroupSchedule
-from mtquant.agents.training.single_agent import (
-    SINGLE_AGENT_EXPORT,
-    SingleAgentModule,
-    single_agent_metadata,
-    single_agent_view,
-)
+from mtquant.agents.training.ppo_module import PPOModule
+from mtquant.agents.training.single_agent import SINGLE_AGENT_STAGE, single_agent_view
+from mtquant.agents.training.stage import GroupSchedule
+from mtquant.agents.training.stages import STAGES
+from mtquant.artifacts import SINGLE_AGENT_COMPONENT as EVAL_NAME
+from mtquant.artifacts import SINGLE_AGENT_EXPORT, RunDir, export_files, flat_metadata
 from mtquant.config import compose_config, to_object
 from mtquant.config.training import PHASES, SINGLE_AGENT
 from mtquant.errors import ConfigError
-from mtquant.evaluation.checkpoint_eval import SINGLE_AGENT as EVAL_NAME
-from mtquant.evaluation.checkpoint_eval import baseline_policies, load_single_agent
 from mtquant.instruments import InstrumentUniverse
 from mtquant.testing.random_walk import random_walk_features
 
@@ -95,25 +90,30 @@ def test_one_ppo_step_raises_the_log_prob_of_the_action_with_positive_advantage(
     assert after[1] < batch["log_prob", "meta"][1]
 
 
-def test_single_agent_module_optimises_every_network_parameter_in_one_group():
+def _module(view, weight_decay: float = 0.0) -> PPOModule:
+    schedules = SINGLE_AGENT_STAGE.schedules(CFG.training.single_agent)
+    return PPOModule(
+        SINGLE_AGENT_STAGE, view, None, 0, schedules, PPOCoefficients(), 0.5,  # type: ignore[arg-type]
+        weight_decay=weight_decay,
+    )  # fmt: skip
+
+
+def test_single_agent_stage_optimises_every_network_parameter_in_one_group():
     view = _view()
-    schedules = SingleAgentModule.group_schedules(CFG.training.single_agent)
+    schedules = SINGLE_AGENT_STAGE.schedules(CFG.training.single_agent)
     assert schedules == {"meta": GroupSchedule(CFG.training.single_agent.learning_rate)}
-    module = SingleAgentModule(view, None, 0, schedules, PPOCoefficients(), 0.5)  # type: ignore[arg-type]
-    (opt,) = module.configure_optimizers()
+    (opt,) = _module(view).configure_optimizers()
     n_opt = sum(p.numel() for g in opt.param_groups for p in g["params"])
     assert n_opt == sum(p.numel() for p in view.net.parameters())
     assert all(p.requires_grad for p in view.net.parameters())
-    assert PHASE_MODULES[SINGLE_AGENT] is SingleAgentModule
+    assert STAGES[SINGLE_AGENT] is SINGLE_AGENT_STAGE and view.fixed_allocation
 
 
 def test_weight_decay_switches_every_optimiser_to_adamw_with_that_decay():
     view = _view()
-    schedules = SingleAgentModule.group_schedules(CFG.training.single_agent)
-    plain = SingleAgentModule(view, None, 0, schedules, PPOCoefficients(), 0.5)  # type: ignore[arg-type]
-    (adam,) = plain.configure_optimizers()
+    (adam,) = _module(view).configure_optimizers()
     assert type(adam) is torch.optim.Adam
-    decayed = SingleAgentModule(view, None, 0, schedules, PPOCoefficients(), 0.5, weight_decay=0.1)  # type: ignore[arg-type]
+    decayed = _module(view, weight_decay=0.1)
     (adamw,) = decayed.configure_optimizers()
     assert type(adamw) is torch.optim.AdamW
     assert [g["weight_decay"] for g in adamw.param_groups] == [0.1]
@@ -150,18 +150,19 @@ def test_feed_computes_gae_on_the_portfolio_reward_only():
 
 def test_export_round_trips_through_the_evaluation_loader(tmp_path):
     view = _view()
-    write_exports(CFG, tmp_path, view, SINGLE_AGENT)
+    run = RunDir(tmp_path)
+    run.save_stage(CFG, SINGLE_AGENT, view.net)
     assert export_files(SINGLE_AGENT, list(UNIVERSE.specialists)) == [SINGLE_AGENT_EXPORT]
     raw = torch.load(tmp_path / SINGLE_AGENT_EXPORT, weights_only=True)
-    assert raw["metadata"] == single_agent_metadata(CFG, view.dims, run_hash(CFG))
+    assert raw["metadata"] == flat_metadata(CFG, view.net)
     assert raw["metadata"]["component"] == EVAL_NAME == "single_agent_ppo"
-    assert raw["metadata"]["dims"]["hidden_dim"] == 32
-    net = load_single_agent(CFG, tmp_path, FEATURES)
-    assert net is not None
+    dims = raw["metadata"]["dims"]
+    assert dims["hidden_dim"] == 32 and dims["observation_dim"] == FEATURES.obs.shape[-1]
+    assert dims["equity.market_features_dim"] == FEATURES.market["equity"].shape[-1]
+    net = run.load_flat(CFG, UNIVERSE.specialist_index())  # rebuilt from the recorded dims
+    assert net is not None and net.dims == view.net.dims and net.symbols == UNIVERSE.symbols
     for key, value in view.net.state_dict().items():
         assert torch.equal(net.state_dict()[key], value)
-    policies, missing = baseline_policies(CFG, FEATURES, tmp_path)
-    assert EVAL_NAME in policies and not any(EVAL_NAME in m for m in missing)
 
 
 @pytest.mark.parametrize("schedule", ["smoke", "default", "full"])
@@ -177,6 +178,6 @@ def test_unknown_stage_is_refused_naming_the_known_ones():
 
 
 def test_single_agent_seed_differs_from_every_phase_seed_of_nearby_run_seeds():
-    phase_seeds = {phase_seed(s, p) for s in range(100) for p in PHASES}
-    assert all(phase_seed(s, SINGLE_AGENT) not in phase_seeds for s in range(100))
-    assert phase_seed(0, "phase1") == 0 and phase_seed(2, "phase3") == 8  # unchanged
+    phase_seeds = {STAGES[p].seed(s) for s in range(100) for p in PHASES}
+    assert all(SINGLE_AGENT_STAGE.seed(s) not in phase_seeds for s in range(100))
+    assert STAGES["phase1"].seed(0) == 0 and STAGES["phase3"].seed(2) == 8  # unchanged

@@ -25,6 +25,8 @@ equity) from the observations the env publishes, so ``make_env(...).rollout(T, b
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+
 import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase, TensorDictSequential
@@ -34,8 +36,11 @@ from torch.distributions import Categorical
 
 from mtquant.agents.sizing import POSITION_KEY, SizingModule, leg_position
 from mtquant.config.agents import check_position_mode
-from mtquant.errors import DataError
+from mtquant.config.store import RunConfig
+from mtquant.errors import ConfigError, DataError
 from mtquant.features.feature_set import FeatureSet
+from mtquant.features.layout import OBSERVATION_DIM, PLAN_STATE_DIM
+from mtquant.registry import Registry
 
 LOOKBACK, SKIP = 252, 21
 
@@ -114,18 +119,31 @@ class FlatPPOPolicy(TensorDictModuleBase):
 
     def __init__(
         self,
-        n_instruments: int,
+        symbols: Sequence[str],
         market_dims: dict[str, int],
         specialist_index: torch.Tensor,
-        state_dim: int = 74,
-        obs_dim: int = 50,
+        state_dim: int = PLAN_STATE_DIM,
+        obs_dim: int = OBSERVATION_DIM,
         hidden_dim: int = 256,
         position_mode: str = "mean",
     ) -> None:
         super().__init__()
         self.position_mode = check_position_mode(position_mode, "FlatPPOPolicy")
         self.names = list(market_dims)
-        self.n = n_instruments
+        self.symbols = list(symbols)  # the instrument axis N
+        self.n = n_instruments = len(self.symbols)
+        if specialist_index.numel() != n_instruments:
+            raise ConfigError(
+                f"FlatPPOPolicy: specialist_index has {specialist_index.numel()} entries for "
+                f"{n_instruments} symbols {self.symbols}"
+            )
+        # the widths it was built with, in the form the export records (build_flat_policy reads it)
+        self.dims: dict[str, int] = {
+            "hidden_dim": hidden_dim,
+            "state_dim": state_dim,
+            "observation_dim": obs_dim,
+            **{f"{n}.market_features_dim": int(d) for n, d in market_dims.items()},
+        }
         in_dim = n_instruments * obs_dim + sum(market_dims.values()) + state_dim
         self.body = nn.Sequential(
             nn.Linear(in_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, hidden_dim), nn.Tanh()
@@ -209,3 +227,53 @@ class FlatPPOPolicy(TensorDictModuleBase):
         return TensorDictSequential(
             self, SizingModule(self.specialist_index, target_vol, max_weight)
         )
+
+
+def build_flat_policy(
+    dims: Mapping[str, int],
+    symbols: Sequence[str],
+    specialist_index: torch.Tensor,
+    position_mode: str = "mean",
+) -> FlatPPOPolicy:
+    """A :class:`FlatPPOPolicy` of the widths ``dims`` (``FlatPPOPolicy.dims``' form).
+
+    Training builds the network with it, and evaluation rebuilds the exported network from the
+    ``dims`` its metadata recorded, so both sides read the same keys.
+    """
+    market = {
+        key.removesuffix(".market_features_dim"): int(value)
+        for key, value in dims.items()
+        if key.endswith(".market_features_dim")
+    }
+    try:
+        return FlatPPOPolicy(
+            symbols,
+            market,
+            specialist_index,
+            state_dim=int(dims["state_dim"]),
+            obs_dim=int(dims["observation_dim"]),
+            hidden_dim=int(dims["hidden_dim"]),
+            position_mode=position_mode,
+        )
+    except KeyError as exc:
+        raise ConfigError(f"flat PPO dims {dict(dims)}: missing {exc}") from None
+
+
+# ``(the run config, the features) -> a policy writing target_weights``, by report name
+BaselineFactory = Callable[[RunConfig, FeatureSet], Callable[[TensorDictBase], TensorDictBase]]
+BASELINES: Registry[BaselineFactory] = Registry(
+    "baseline",
+    {
+        "equal_weight": lambda cfg, features: EqualWeight(),
+        "inverse_vol": lambda cfg, features: InverseVolatility(),
+        "ts_momentum": lambda cfg, f: TimeSeriesMomentum(f, cfg.env.sizing_target_vol),
+        "buy_and_hold": lambda cfg, features: BuyAndHold(),
+    },
+)
+
+
+def rule_baselines(
+    cfg: RunConfig, features: FeatureSet
+) -> dict[str, Callable[[TensorDictBase], TensorDictBase]]:
+    """Every registered rule-based baseline for the run, by report name (registry order)."""
+    return {name: BASELINES.get(name)(cfg, features) for name in BASELINES}

@@ -20,26 +20,26 @@ import torch
 from mtquant.agents.environments import make_env
 from mtquant.agents.environments.observations import FeatureTape, drawdown, observe
 from mtquant.agents.environments.rewards import meta_reward, specialist_reward
-from mtquant.bench.context import BenchContext
 from mtquant.bench.pandas_env import PandasTradingEnv
 from mtquant.bench.risk_bench import bench_book
 from mtquant.bench.settings import BenchSettings
 from mtquant.bench.timing import time_block
 from mtquant.execution.kernel import KernelParams, KernelState, step_kernel, target_units
+from mtquant.experiment import Experiment
 from mtquant.risk_management.limits import enforce_limits
 
 
 class BareStepper:
     """B accounts stepped by plain function calls: the env's step math without TorchRL."""
 
-    def __init__(self, ctx: BenchContext, batch: int, seed: int = 0) -> None:
+    def __init__(self, ctx: Experiment, batch: int, seed: int = 0) -> None:
         cfg = ctx.cfg
         self.ctx, self.batch = ctx, batch
         self.tape = FeatureTape.build(ctx.features, ctx.universe, "cpu")
         self.params = KernelParams.from_config(ctx.universe, cfg.env, cfg.risk)
         self.limits = ctx.limits.to("cpu", torch.float64)  # the transform enforces in float64
-        self.first = max(ctx.train_split[0], ctx.features.valid_from)
-        self.last_start = ctx.train_split[1] - 2
+        self.first = max(ctx.splits.train[0], ctx.features.valid_from)
+        self.last_start = ctx.splits.train[1] - 2
         self.gen = torch.Generator().manual_seed(seed)
         self.state, self.end = self._fresh()
         self.obs = observe(self.state, self.tape)
@@ -48,7 +48,7 @@ class BareStepper:
         start = torch.randint(self.first, self.last_start + 1, (self.batch,), generator=self.gen)
         n, s = self.ctx.universe.n, len(self.ctx.universe.specialists)
         state = KernelState.initial(start, n, s, self.ctx.cfg.env.initial_equity)
-        end = torch.clamp(start + self.ctx.cfg.env.episode_length, max=self.ctx.train_split[1] - 1)
+        end = torch.clamp(start + self.ctx.cfg.env.episode_length, max=self.ctx.splits.train[1] - 1)
         return state, end
 
     def step(self, weights: torch.Tensor) -> torch.Tensor:
@@ -73,12 +73,12 @@ class BareStepper:
         return reward
 
 
-def measure_env(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+def measure_env(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
     """Transitions / s through the TorchRL API, per batch size (module doc)."""
     out: dict[str, float] = {}
     for b in s.batch_sizes:
         env = make_env(
-            ctx.cfg, ctx.features, ctx.train_split, batch_size=b, device="cpu", seed=ctx.cfg.seed
+            ctx.cfg, ctx.features, ctx.splits.train, batch_size=b, device="cpu", seed=ctx.cfg.seed
         )
         action = bench_book(ctx.universe.n, b).float()
         state = {"td": env.reset()}
@@ -94,7 +94,7 @@ def measure_env(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
     return out
 
 
-def measure_bare(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+def measure_bare(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
     """Transitions / s of :class:`BareStepper`, per batch size."""
     out: dict[str, float] = {}
     for b in s.batch_sizes:
@@ -109,14 +109,14 @@ def measure_bare(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
     return out
 
 
-def measure_pandas(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+def measure_pandas(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
     """Transitions / s of the reference pandas env (B = 1, risk check on)."""
     env = PandasTradingEnv(
         ctx.features,
         ctx.universe,
         ctx.cfg.env,
         ctx.cfg.risk,
-        ctx.train_split,
+        ctx.splits.train,
         limits=ctx.limits,
         seed=ctx.cfg.seed,
     )

@@ -18,13 +18,13 @@ import torch
 from mtquant.agents.hierarchical.communication import CommunicationHub
 from mtquant.agents.hierarchical.hierarchical_system import HierarchicalTradingSystem
 from mtquant.agents.hierarchical.policy import build_policy
-from mtquant.bench.context import BenchContext
 from mtquant.bench.settings import BenchSettings
 from mtquant.bench.timing import latency_percentiles
 from mtquant.execution import PaperBroker
+from mtquant.experiment import Experiment
 
 
-def build_system(ctx: BenchContext) -> HierarchicalTradingSystem:
+def build_system(ctx: Experiment) -> HierarchicalTradingSystem:
     """The inference system of the config's agents, limits and hub (seeded initial weights)."""
     cfg = ctx.cfg
     torch.manual_seed(cfg.seed)
@@ -40,11 +40,11 @@ def build_system(ctx: BenchContext) -> HierarchicalTradingSystem:
     )
 
 
-def decision_latencies(ctx: BenchContext, decisions: int, warmup: int) -> list[float]:
+def decision_latencies(ctx: Experiment, decisions: int, warmup: int) -> list[float]:
     """Seconds of ``warmup + decisions`` consecutive ``step()`` calls; the warm-up ones dropped."""
     system = build_system(ctx)
-    first = max(ctx.train_split[0], ctx.features.valid_from)
-    stop = ctx.train_split[1]
+    first = max(ctx.splits.train[0], ctx.features.valid_from)
+    stop = ctx.splits.train[1]
 
     def new_broker() -> PaperBroker:
         return PaperBroker(ctx.features, ctx.universe, ctx.cfg.env, ctx.cfg.risk, first, stop)
@@ -62,6 +62,6 @@ def decision_latencies(ctx: BenchContext, decisions: int, warmup: int) -> list[f
     return samples[warmup:]
 
 
-def measure_decision_latency(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+def measure_decision_latency(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
     """``{"p50": ms, "p99": ms}`` of ``step()`` (module doc)."""
     return latency_percentiles(decision_latencies(ctx, s.latency_decisions, max(s.warmup, 5)))

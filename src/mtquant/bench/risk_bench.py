@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
-from mtquant.bench.context import BenchContext
 from mtquant.bench.settings import BenchSettings
 from mtquant.bench.timing import per_call_us
+from mtquant.experiment import Experiment
 from mtquant.risk_management.limits import RiskLimits
 from mtquant.risk_management.transform import PortfolioRiskTransform
 from mtquant.risk_management.var import historical_var, monte_carlo_var, parametric_var
@@ -48,15 +48,15 @@ def bench_book(n: int, batch: int | None = None, gross: float = 1.6) -> torch.Te
     return w[None, :] * tilt
 
 
-def var_inputs(ctx: BenchContext, days: int) -> tuple[torch.Tensor, torch.Tensor]:
+def var_inputs(ctx: Experiment, days: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Daily returns ``[days, N]`` ending at the training split's last row, and a book ``[N]``."""
-    stop = ctx.train_split[1]
+    stop = ctx.splits.train[1]
     start = max(ctx.features.valid_from, stop - days)
     returns = ctx.features.returns[start:stop].double()
     return returns, bench_book(returns.shape[1])
 
 
-def measure_var_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+def measure_var_us(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
     """Median µs per call of the three VaR estimators (module doc)."""
     returns_t, weights_t = var_inputs(ctx, s.var_days)
     calls: dict[str, Callable[[], object]]
@@ -84,19 +84,19 @@ def measure_var_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
     }
 
 
-def measure_var_batch_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+def measure_var_batch_us(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
     """Median µs of the risk transform's inverse call on B books (module doc)."""
     return _transform_us(ctx, s, ctx.limits)
 
 
-def measure_var_batch_compiled_us(ctx: BenchContext, s: BenchSettings) -> dict[str, float]:
+def measure_var_batch_compiled_us(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
     """As :func:`measure_var_batch_us` through the compiled core (first call untimed, logged)."""
     return _transform_us(ctx, s, replace(ctx.limits, compiled=True))
 
 
-def _transform_us(ctx: BenchContext, s: BenchSettings, limits: RiskLimits) -> dict[str, float]:
+def _transform_us(ctx: Experiment, s: BenchSettings, limits: RiskLimits) -> dict[str, float]:
     transform = PortfolioRiskTransform(limits)
-    lo, hi = max(ctx.train_split[0], ctx.features.valid_from), ctx.train_split[1]
+    lo, hi = max(ctx.splits.train[0], ctx.features.valid_from), ctx.splits.train[1]
     out: dict[str, float] = {}
     for b in s.var_batch_sizes:
         rows = torch.arange(b) % (hi - lo) + lo

@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 
-from mtquant.bench.context import BenchContext
 from mtquant.bench.env_bench import measure_bare, measure_env, measure_pandas
 from mtquant.bench.latency import measure_decision_latency
 from mtquant.bench.machine import machine_info
@@ -37,6 +36,7 @@ from mtquant.bench.risk_bench import (
 from mtquant.bench.settings import BenchSettings, bench_settings
 from mtquant.bench.training_bench import measure_peak_rss_mb, measure_ppo
 from mtquant.config.store import RunConfig
+from mtquant.experiment import Experiment
 
 BENCH_FILE = "bench.json"
 log = logging.getLogger("mtquant.bench")
@@ -52,7 +52,7 @@ def _timed(name: str, fn: Callable[[], Any]) -> Any:
 def collect(cfg: RunConfig, s: BenchSettings) -> dict[str, Any]:
     """Every figure of bench.json (module doc) for ``cfg`` and the settings ``s``."""
     torch.set_num_threads(s.threads)
-    ctx = _timed("prepare", lambda: BenchContext.build(cfg))
+    ctx = _timed("prepare", lambda: Experiment.from_config(cfg))
     result: dict[str, Any] = {}
     result["decision_latency_ms"] = _timed("latency", lambda: measure_decision_latency(ctx, s))
     result["var_us"] = _timed("var", lambda: measure_var_us(ctx, s))

@@ -1,8 +1,8 @@
 """``ppo_frames_per_s``, ``full_schedule_minutes_estimate`` and ``peak_rss_mb``.
 
-PPO speed is measured through the training pipeline itself: :func:`fit_phase` of
-:mod:`mtquant.agents.training.phase_runner` (the env with the risk transform, the TorchRL
-collector, GAE, the PPO epochs in the phase's LightningModule, checkpoints every rollout). Each
+PPO speed is measured through the training pipeline itself: :meth:`Experiment.fit_stage` (the
+env with the risk transform, the TorchRL collector, GAE, the PPO epochs in the stage's
+LightningModule, checkpoints every rollout). Each
 timed phase is fitted twice in fresh run directories, with ``short`` and ``long`` rollouts;
 the rate is ``(frames_long - frames_short) / (seconds_long - seconds_short)``, which cancels
 the per-fit overhead (Trainer set-up, the final validation episode) that a long schedule pays
@@ -26,13 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from mtquant.bench.context import BenchContext
 from mtquant.bench.settings import BenchSettings
 from mtquant.config.store import RunConfig, config_dir
 from mtquant.config.training import PHASES
 from mtquant.errors import MTQuantError
+from mtquant.experiment import Experiment
 
 TRAIN_SCRIPT = Path(config_dir()).parent / "scripts" / "train.py"
 
@@ -54,30 +55,19 @@ def phase_config(cfg: RunConfig, phase: str, rollouts: int, s: BenchSettings) ->
     return out
 
 
-def fit_seconds(ctx: BenchContext, cfg: RunConfig, phase: str) -> tuple[float, float]:
-    """(frames, seconds) of one ``fit_phase`` in a fresh temporary run directory."""
-    from mtquant.agents.training.phase_runner import PhaseInputs, fit_phase
-
+def fit_seconds(ctx: Experiment, cfg: RunConfig, phase: str) -> tuple[float, float]:
+    """(frames, seconds) of one stage fit (``Experiment.fit_stage`` with the phase's schedule
+    ``cfg``) in a fresh temporary run directory; the experiment's policy keeps training."""
     run_dir = Path(tempfile.mkdtemp(prefix=f"mtquant-bench-{phase}-"))
     try:
-        p = ctx.prepared
-        inputs = PhaseInputs(
-            cfg,
-            run_dir,
-            p["policy"],
-            p["features"],
-            ctx.splits.train,
-            ctx.splits.val,
-            p["make_env"],
-        )
         start = time.perf_counter()
-        metrics = fit_phase(inputs, phase)
+        metrics = replace(ctx, cfg=cfg).fit_stage(phase, run_dir)
         return float(metrics["frames"]), time.perf_counter() - start
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def phase_rate(ctx: BenchContext, phase: str, s: BenchSettings) -> float:
+def phase_rate(ctx: Experiment, phase: str, s: BenchSettings) -> float:
     """Steady-state frames / s of ``phase`` (difference of a short and a long fit)."""
     short, long = s.ppo_rollouts
     f_short, t_short = fit_seconds(ctx, phase_config(ctx.cfg, phase, short, s), phase)
@@ -87,7 +77,7 @@ def phase_rate(ctx: BenchContext, phase: str, s: BenchSettings) -> float:
     return (f_long - f_short) / (t_long - t_short)
 
 
-def measure_ppo(ctx: BenchContext, s: BenchSettings) -> dict[str, object]:
+def measure_ppo(ctx: Experiment, s: BenchSettings) -> dict[str, object]:
     """``ppo_frames_per_s``, ``full_schedule_minutes_estimate`` and the per-phase rates."""
     rates = {p: phase_rate(ctx, p, s) for p in s.ppo_phases}
     mean_rate = sum(rates.values()) / len(rates)

@@ -48,8 +48,11 @@ class MetaControllerConfig:
 @dataclass
 class SpecialistConfig:
     type: str = "forex"  # registry key: forex | commodities | equity
-    market_features_dim: int = 8
-    observation_dim: int = 50
+    # None = derived from the feature set when the policy is built (the domain features of this
+    # specialist: forex 8, commodities 6, equity 7; the instrument observation: 50); a value
+    # stated here must equal the derived one
+    market_features_dim: int | None = None
+    observation_dim: int | None = None
     encoder_dim: int = 256
     encoder_out_dim: int = 128
     hidden_dim: int = 64
@@ -58,8 +61,10 @@ class SpecialistConfig:
     learning_rate: float = 3e-4
 
     def validate(self) -> None:
-        positive("agents.specialists.market_features_dim", self.market_features_dim)
-        positive("agents.specialists.observation_dim", self.observation_dim)
+        for key in ("market_features_dim", "observation_dim"):
+            value = getattr(self, key)
+            if value is not None:
+                positive(f"agents.specialists.{key}", value)
         positive("agents.specialists.hidden_dim", self.hidden_dim)
         in_unit("agents.specialists.dropout", self.dropout)
         positive("agents.specialists.learning_rate", self.learning_rate)

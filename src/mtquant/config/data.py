@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from mtquant.config.validation import non_negative, one_of, positive, require
 
-SOURCES = ("packaged", "synthetic", "mt5_csv", "csv", "parquet")
+FILE_SOURCES = ("mt5_csv", "csv", "parquet")  # one file per symbol in data.path
+SOURCES = ("packaged", "synthetic", *FILE_SOURCES)  # mtquant.data.loader.DATA_SOURCES
 
 
 @dataclass
@@ -95,7 +96,7 @@ class DataConfig:
     def validate(self) -> None:
         one_of("data.source", self.source, SOURCES)
         require(
-            self.source not in ("mt5_csv", "csv", "parquet") or bool(self.path),
+            self.source not in FILE_SOURCES or bool(self.path),
             "data.path",
             self.path,
             f"a folder of per-symbol files when data.source={self.source}",

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from mtquant.config.validation import one_of
 
+LOGGER_KINDS = ("csv", "wandb", "none")  # mtquant.agents.training.trainer_factory.LOGGERS
+WANDB_MODES = ("offline", "online", "disabled")
+
 
 @dataclass
 class LoggerConfig:
@@ -15,5 +18,5 @@ class LoggerConfig:
     log_every_n_steps: int = 1
 
     def validate(self) -> None:
-        one_of("logger.kind", self.kind, ("wandb", "csv", "none"))
-        one_of("logger.mode", self.mode, ("offline", "online", "disabled"))
+        one_of("logger.kind", self.kind, LOGGER_KINDS)
+        one_of("logger.mode", self.mode, WANDB_MODES)

@@ -3,12 +3,11 @@
 ``load_market_data(cfg)`` is the one loader every entry point uses; see docs/data.md.
 """
 
-from mtquant.data.loader import load_market_data
+from mtquant.data.loader import load_market_data, model_from_config
 from mtquant.data.market_data import FIELDS, MarketData, Provenance
-from mtquant.data.splits import Fold, Splits, make_splits, walk_forward_folds
+from mtquant.data.splits import Fold, Splits, fold_splits, make_splits, walk_forward_folds
 from mtquant.data.synthetic import (
     SyntheticModel,
-    model_from_config,
     oracle_positions,
     oracle_sharpe,
     planted_signal,
@@ -17,6 +16,7 @@ from mtquant.data.synthetic import (
 __all__ = [
     "FIELDS",
     "Fold",
+    "fold_splits",
     "MarketData",
     "Provenance",
     "Splits",

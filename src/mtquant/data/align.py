@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
 from mtquant.data.bars import Bars
-from mtquant.data.market_data import FIELDS
+from mtquant.data.market_data import FIELDS, MarketData, Provenance
 from mtquant.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -128,3 +129,27 @@ def _report(
     for line in gaps:
         log.warning("data gap: %s", line)
     return gaps
+
+
+def dated_provenance(p: Provenance, dates: pd.DatetimeIndex) -> Provenance:
+    return Provenance(p.kind, p.source, p.note, str(dates[0].date()), str(dates[-1].date()))
+
+
+def to_market_data(aligned: Aligned, bars: dict[str, Bars]) -> MarketData:
+    """Wrap aligned arrays as :class:`MarketData` (provenance dated with the kept range)."""
+    symbols = list(bars)
+
+    def flags(name: str) -> torch.Tensor:
+        return torch.tensor([getattr(bars[s], name) for s in symbols], dtype=torch.bool)
+
+    return MarketData(
+        dates=aligned.dates,
+        symbols=symbols,
+        values=torch.from_numpy(np.ascontiguousarray(aligned.values)),
+        mask=torch.from_numpy(np.ascontiguousarray(aligned.mask)),
+        has_range=flags("has_range"),
+        has_volume=flags("has_volume"),
+        has_spread=flags("has_spread"),
+        provenance={s: dated_provenance(bars[s].provenance, aligned.dates) for s in symbols},
+        gaps=list(aligned.gaps),
+    )

@@ -124,3 +124,16 @@ def walk_forward_folds(dates: pd.DatetimeIndex, wf_cfg: WalkForwardConfig) -> li
             f"test_months={wf_cfg.test_months}): no complete fold"
         )
     return folds
+
+
+def fold_splits(dates: pd.DatetimeIndex, fold: Fold, val_months: int, warmup_days: int) -> Splits:
+    """Train / val inside the fold's training window (val = its last ``val_months``); test = fold's."""
+    stop = fold.train[1]
+    val_from = dates[stop - 1] - pd.DateOffset(months=val_months)
+    v0 = int(dates.searchsorted(val_from, side="right"))
+    if v0 <= warmup_days or v0 >= stop:
+        raise DataError(
+            f"walk-forward fold {fold.index} (train {fold.describe()['train']}): too short for "
+            f"{val_months} validation months after {warmup_days} warm-up days"
+        )
+    return Splits(dates, train=(0, v0), val=(v0, stop), test=fold.test)

@@ -38,6 +38,7 @@ from scipy.signal import lfilter
 
 from mtquant.config.data import DataConfig
 from mtquant.data.market_data import FIELDS, MarketData, Provenance
+from mtquant.data.packaged import load_packaged
 from mtquant.errors import DataError
 
 SIGNAL_HALFLIFE = 10.0  # days: half-life of the EMA momentum that carries the planted signal
@@ -119,8 +120,6 @@ def synthetic_model(symbols: list[str], cfg: DataConfig) -> SyntheticModel:
 @functools.lru_cache(maxsize=4)
 def _packaged_calibration(seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """Daily vols and return correlations of the packaged data (days observed at t-1 and t)."""
-    from mtquant.data.loader import load_packaged
-
     data = load_packaged(DataConfig(source="packaged", seed=seed), list(SYMBOLS))
     close = data.close.numpy()
     mask = data.mask.numpy()
@@ -254,11 +253,3 @@ def load_synthetic(
         has_spread=torch.ones(n, dtype=torch.bool),
         provenance={s: replace(prov) for s in symbols},
     )
-
-
-def model_from_config(cfg: object, symbols: list[str] | None = None) -> SyntheticModel:
-    """The :class:`SyntheticModel` that ``load_market_data(cfg)`` uses (for :func:`oracle_sharpe`)."""
-    from mtquant.data.loader import resolve
-
-    data_cfg, active = resolve(cfg)
-    return synthetic_model(list(symbols) if symbols is not None else active, data_cfg)

@@ -19,22 +19,63 @@ The headline (equity curves, metrics, verdict, targets) stitches the folds' test
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mtquant.agents.sizing import execution_note
+from mtquant.artifacts import SINGLE_AGENT_COMPONENT as SINGLE_AGENT
 from mtquant.config import RunConfig
+from mtquant.data import Fold, Splits
+from mtquant.errors import ConfigError
 from mtquant.evaluation import metrics as m
 from mtquant.evaluation.backtest import return_correlation
-from mtquant.evaluation.checkpoint_eval import SINGLE_AGENT
+from mtquant.evaluation.combine import ensemble, stitch
+from mtquant.evaluation.evaluation_report import SYSTEM, score
 from mtquant.evaluation.report import provenance_rows, write_report
 from mtquant.evaluation.results import VAR_COMPLIANCE_RTOL, StrategyResult
 from mtquant.evaluation.verdict import VerdictContext
-from mtquant.evaluation.walk_forward import SYSTEM, BacktestPlan, FoldRun, ensemble, stitch
 
 HEADLINE_COST = 1.0
+
+
+@dataclass(frozen=True)
+class BacktestPlan:
+    """What the backtest runs: seeds, test-time cost multipliers (from ``cfg.extras``)."""
+
+    seeds: tuple[int, ...]
+    cost_multipliers: tuple[float, ...]
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> BacktestPlan:
+        ex = cfg.extras or {}
+        seeds = tuple(int(s) for s in ex.get("seeds", [cfg.seed]))
+        costs = tuple(float(c) for c in ex.get("cost_multipliers", [1.0]))
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ConfigError(f"config extras.seeds: expected distinct seeds, got {list(seeds)}")
+        if not costs or any(not np.isfinite(c) or c < 0 for c in costs) or 1.0 not in costs:
+            raise ConfigError(
+                f"config extras.cost_multipliers: expected finite values >= 0 including 1.0 "
+                f"(the headline), got {list(costs)}"
+            )
+        return cls(seeds, costs)
+
+
+@dataclass
+class FoldRun:
+    """Results of one fold: ``system[seed][cost]``, ``baselines[name][cost]`` and
+    ``single_agent[seed][cost]`` (empty when the stage was not trained)."""
+
+    fold: Fold
+    splits: Splits
+    system: dict[int, dict[float, StrategyResult]]
+    baselines: dict[str, dict[float, StrategyResult]]
+    train_seconds: dict[int, float]
+    latency: dict[str, float]
+    features: Any = None  # the fold's FeatureSet (normalised on its training rows)
+    single_agent: dict[int, dict[float, StrategyResult]] = field(default_factory=dict)
 
 
 def run_metrics(r: StrategyResult, var_limit: float) -> dict[str, float | None]:
@@ -120,8 +161,6 @@ def write_backtest_report(
     wall_seconds: float,
 ) -> dict[str, Path]:
     """Score, aggregate and write ``metrics.json``, the PNGs and ``report.html``."""
-    from mtquant.evaluation.checkpoint_eval import score
-
     plan = BacktestPlan.from_config(cfg)
     var_limit = cfg.risk.max_portfolio_var
     results = headline_results(folds, plan)

@@ -72,3 +72,8 @@ class PortfolioStateLayout:
     @property
     def dim(self) -> int:
         return self.macro.stop
+
+
+# the plan's state: 8 instruments and 3 specialists (74); networks built for another universe
+# take their width from PortfolioStateLayout
+PLAN_STATE_DIM = PortfolioStateLayout(n_instruments=8, n_specialists=3).dim

@@ -44,6 +44,8 @@ from mtquant.execution.kernel import KernelParams, KernelState, step_kernel, tar
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import OBSERVATION_DIM, PortfolioStateLayout
 from mtquant.instruments import InstrumentUniverse
+from mtquant.risk_management.limits import RiskLimits
+from mtquant.risk_management.transform import PortfolioRiskTransform
 
 INFO_PER_INSTRUMENT = ("pnl", "spread_cost", "commission", "slippage", "swap", "costs")
 
@@ -333,17 +335,18 @@ def make_env(
     batch_size: int | None = None,
     device: torch.device | str | None = None,
     seed: int | None = None,
+    universe: InstrumentUniverse | None = None,
+    limits: RiskLimits | None = None,
     **env_kwargs: Any,
 ) -> TransformedEnv:
     """``MultiInstrumentEnv`` + ``PortfolioRiskTransform`` (always on) from a run config.
 
     ``batch_size`` defaults to ``hardware.n_envs``, ``device`` to ``hardware.env_device``,
-    ``seed`` to ``cfg.seed``; ``env_kwargs`` go to the env (``episode_length``, ``start_rows``).
+    ``seed`` to ``cfg.seed``; ``universe`` and ``limits`` (built from the config when not given)
+    let a caller that holds them pass them; ``env_kwargs`` go to the env (``episode_length``,
+    ``start_rows``).
     """
-    from mtquant.risk_management.limits import RiskLimits
-    from mtquant.risk_management.transform import PortfolioRiskTransform
-
-    universe = InstrumentUniverse.from_config(cfg.instruments)
+    universe = InstrumentUniverse.from_config(cfg.instruments) if universe is None else universe
     base = MultiInstrumentEnv(
         features,
         universe,
@@ -355,5 +358,5 @@ def make_env(
         seed=cfg.seed if seed is None else seed,
         **env_kwargs,
     )
-    limits = RiskLimits.from_config(cfg.risk, universe)
+    limits = RiskLimits.from_config(cfg.risk, universe) if limits is None else limits
     return TransformedEnv(base, PortfolioRiskTransform(limits))

@@ -13,7 +13,7 @@ one module shared by every head of the specialist, and each instrument keeps its
 one trunk reads "this instrument's state" the same way for every instrument and learns from all of
 them at once; the per-instrument output layer keeps what is instrument-specific. With separate
 trunks each head sees a third of the data and, on a few thousand training days, fits the
-particular noise of its own path (measured by :mod:`mtquant.evaluation.learning_check`).
+particular noise of its own path (measured by :mod:`mtquant.studies.learning_check`).
 ``instrument_heads[symbol]`` is still a complete ``nn.Sequential`` for that instrument. :meth:`logits` evaluates every head at once
 (weights stacked, one ``einsum``) and is what training uses; :meth:`forward` keeps the plan's
 dictionary interface on top of it.
@@ -76,6 +76,7 @@ class BaseSpecialist(nn.Module, ABC):
         self.instruments = instruments
         self.market_features_dim = market_features_dim or self.MARKET_FEATURES_DIM
         self.observation_dim = observation_dim
+        self.hidden_dim = hidden_dim  # width of the instrument heads (export metadata)
         self.encoder = nn.Sequential(
             nn.Linear(self.market_features_dim, encoder_dim),
             nn.ReLU(),

@@ -22,6 +22,7 @@ import torch
 
 from mtquant.agents.hierarchical.base_specialist import BaseSpecialist
 from mtquant.agents.hierarchical.schedules import DateLike, opec_meeting_upcoming
+from mtquant.features.domain import COMMODITIES_FEATURES, commodities_features
 
 if TYPE_CHECKING:
     from mtquant.data.market_data import MarketData
@@ -35,17 +36,13 @@ class CommoditiesSpecialist(BaseSpecialist):
 
     SPECIALIST_TYPE = "commodities"
     DEFAULT_INSTRUMENTS = ("XAUUSD", "WTIUSD")
-    MARKET_FEATURES_DIM = 6
+    MARKET_FEATURES_DIM = len(COMMODITIES_FEATURES)  # the domain feature list is the one source
 
     def get_domain_features(self, market_data: MarketData) -> torch.Tensor:
         """``[T, 6]`` raw commodity features (:data:`mtquant.features.domain.COMMODITIES_FEATURES`)."""
-        from mtquant.features.domain import commodities_features
-
         return commodities_features(market_data)
 
     def feature_names(self) -> list[str]:
-        from mtquant.features.domain import COMMODITIES_FEATURES
-
         return list(COMMODITIES_FEATURES)
 
     def detect_inflation_regime(self, features: torch.Tensor | MarketData) -> str:

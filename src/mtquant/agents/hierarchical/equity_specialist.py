@@ -21,6 +21,7 @@ import torch
 
 from mtquant.agents.hierarchical.base_specialist import BaseSpecialist, window_log_returns
 from mtquant.agents.hierarchical.schedules import DateLike, earnings_calendar
+from mtquant.features.domain import EQUITY_FEATURES, equity_features
 
 if TYPE_CHECKING:
     from mtquant.data.market_data import MarketData
@@ -34,17 +35,13 @@ class EquitySpecialist(BaseSpecialist):
 
     SPECIALIST_TYPE = "equity"
     DEFAULT_INSTRUMENTS = ("SPX500", "NAS100", "US30")
-    MARKET_FEATURES_DIM = 7
+    MARKET_FEATURES_DIM = len(EQUITY_FEATURES)  # the domain feature list is the one source
 
     def get_domain_features(self, market_data: MarketData) -> torch.Tensor:
         """``[T, 7]`` raw equity features (:data:`mtquant.features.domain.EQUITY_FEATURES`)."""
-        from mtquant.features.domain import equity_features
-
         return equity_features(market_data)
 
     def feature_names(self) -> list[str]:
-        from mtquant.features.domain import EQUITY_FEATURES
-
         return list(EQUITY_FEATURES)
 
     def detect_sector_rotation(self, market_data: MarketData, window: int = 60) -> str:

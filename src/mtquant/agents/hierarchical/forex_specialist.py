@@ -22,6 +22,7 @@ import torch
 
 from mtquant.agents.hierarchical.base_specialist import BaseSpecialist
 from mtquant.agents.hierarchical.schedules import DateLike, central_bank_schedule
+from mtquant.features.domain import FOREX_FEATURES, forex_features
 
 if TYPE_CHECKING:
     from mtquant.data.market_data import MarketData
@@ -34,17 +35,13 @@ class ForexSpecialist(BaseSpecialist):
 
     SPECIALIST_TYPE = "forex"
     DEFAULT_INSTRUMENTS = ("EURUSD", "GBPUSD", "USDJPY")
-    MARKET_FEATURES_DIM = 8
+    MARKET_FEATURES_DIM = len(FOREX_FEATURES)  # the domain feature list is the one source
 
     def get_domain_features(self, market_data: MarketData) -> torch.Tensor:
         """``[T, 8]`` raw FX features (:data:`mtquant.features.domain.FOREX_FEATURES`)."""
-        from mtquant.features.domain import forex_features
-
         return forex_features(market_data)
 
     def feature_names(self) -> list[str]:
-        from mtquant.features.domain import FOREX_FEATURES
-
         return list(FOREX_FEATURES)
 
     def detect_correlation_regime(

@@ -26,6 +26,7 @@ from mtquant.agents.hierarchical.distributions import MetaActionDistribution
 from mtquant.errors import ConfigError, DataError
 from mtquant.features.layout import (
     MACRO_DIM,
+    PLAN_STATE_DIM,
     RETURNS_LOOKBACK,
     SPECIALIST_METRICS,
     PortfolioStateLayout,
@@ -48,7 +49,7 @@ class MetaController(nn.Module):
 
     def __init__(
         self,
-        state_dim: int = 74,
+        state_dim: int = PLAN_STATE_DIM,
         n_specialists: int = 3,
         hidden_dim: int = 256,
         hidden_dim_2: int = 128,
@@ -60,6 +61,7 @@ class MetaController(nn.Module):
         super().__init__()
         self.state_dim = state_dim
         self.n_specialists = n_specialists
+        self.hidden_dim, self.hidden_dim_2 = hidden_dim, hidden_dim_2  # widths (export metadata)
         self.encoder = nn.Sequential(
             nn.Linear(state_dim, hidden_dim),
             nn.ReLU(),

@@ -79,7 +79,9 @@ class SpecialistRegistry:
                 f"unknown specialist type {specialist_type!r}; known: {sorted(self._classes)}"
             )
         if isinstance(config, SpecialistConfig):
-            kwargs: dict[str, Any] = {k: getattr(config, k) for k in _NETWORK_KEYS}
+            kwargs: dict[str, Any] = {
+                k: getattr(config, k) for k in _NETWORK_KEYS if getattr(config, k) is not None
+            }
         else:
             kwargs = dict(config or {})
             unknown = sorted(set(kwargs) - {"instruments", *_NETWORK_KEYS})
@@ -123,11 +125,15 @@ def build_specialists(
     agents_cfg: AgentsConfig,
     instruments_cfg: InstrumentsConfig,
     registry: SpecialistRegistry | None = None,
+    input_dims: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, BaseSpecialist]:
     """One specialist per active group, in ``instruments.active`` order (the axis ``S``).
 
     The type and sizes come from ``agents.specialists[name]``, the instruments from
-    ``instruments.specialists[name]``.
+    ``instruments.specialists[name]``. ``input_dims[name]`` (``market_features_dim``,
+    ``observation_dim``) are the widths of the feature set the policy will read; a width the
+    config states must equal them, one it leaves ``None`` is taken from them (or, without a
+    feature set, from the specialist class).
     """
     registry = registry or SpecialistRegistry()
     groups = {
@@ -157,6 +163,14 @@ def build_specialists(
             seen[s] = name
         spec_cfg = agents_cfg.specialists[name]
         kwargs = {k: getattr(spec_cfg, k) for k in _NETWORK_KEYS}
+        for key, width in (input_dims or {}).get(name, {}).items():
+            if kwargs[key] is not None and kwargs[key] != width:
+                raise ConfigError(
+                    f"config agents.specialists.{name}.{key}={kwargs[key]}: the feature set "
+                    f"gives the {name} specialist {width}; leave it null to derive it"
+                )
+            kwargs[key] = width
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
         try:
             out[name] = registry.create_specialist(
                 spec_cfg.type, {"instruments": symbols, **kwargs}

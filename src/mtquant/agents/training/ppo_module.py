@@ -1,17 +1,18 @@
-"""``HierarchicalPPOModule``: the LightningModule every phase builds on.
+"""``PPOModule``: the one LightningModule of every training stage, parametrised by the stage.
 
 Lightning owns the loop: one epoch is one PPO iteration (the feed collects a rollout and
 yields ``n_epochs`` x minibatches), so ``ModelCheckpoint`` at each epoch end writes a
 checkpoint per rollout and ``check_val_every_n_epoch`` validates every k rollouts. The module
-uses manual optimisation because a phase may step several optimisers (meta-controller,
-specialists) at their own learning rates and update frequencies. The phase decides which
-levels train through :meth:`trained_groups`; the PPO core masks the other levels out.
+uses manual optimisation because a stage may step several optimisers (meta-controller,
+specialists) at their own learning rates and update frequencies. The
+:class:`~mtquant.agents.training.stage.Stage` decides which groups train and whether the
+allocation is fixed; the PPO core masks the other levels out. While a curriculum is active
+(:mod:`mtquant.agents.training.curriculum`) its stage and cost multiplier are logged per rollout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,34 +23,25 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from mtquant.agents.training.collector_dataset import RolloutMinibatches, make_dataloader
+from mtquant.agents.training.curriculum import Curriculum
 from mtquant.agents.training.ppo_loss import PPOCoefficients, level_mask, ppo_loss
-from mtquant.config.training import PhaseConfig
+from mtquant.agents.training.stage import GROUPS, GroupSchedule, Stage
 
-GROUPS = ("meta", "specialists")
 DIAGNOSTICS = ("loss", "pg_loss", "v_loss", "entropy_loss", "approx_kl", "clipfrac")
 
 
-@dataclass(frozen=True)
-class GroupSchedule:
-    """Optimiser settings of one parameter group (``meta`` or ``specialists``)."""
-
-    learning_rate: float
-    update_freq: int = 1  # step this group every k rollouts
-
-
-class HierarchicalPPOModule(LightningModule):
-    """PPO over the levels of the hierarchy that ``schedules`` names.
+class PPOModule(LightningModule):
+    """PPO over the levels that ``schedules`` (the stage's trained groups) name.
 
     ``policy`` is a ``HierarchicalPolicy`` (``meta`` and ``specialists`` submodules, a
-    ``fixed_allocation`` flag, ``set_trainable`` and ``evaluate_actions``); ``feed`` the rollout feed;
-    ``validate_fn(policy) -> dict`` runs the deterministic validation episode (``val/...``).
+    ``fixed_allocation`` flag, ``set_trainable`` and ``evaluate_actions``) or the flat agent's
+    one-level view; ``feed`` the rollout feed; ``validate_fn(policy) -> dict`` runs the
+    deterministic validation episode (``val/...``).
     """
-
-    phase = "ppo"
-    fixed_allocation = False  # phase 1: equal allocation, appetite 1, no meta log-prob
 
     def __init__(
         self,
+        stage: Stage,
         policy: nn.Module,
         feed: RolloutMinibatches,
         n_specialists: int,
@@ -61,6 +53,8 @@ class HierarchicalPPOModule(LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
+        self.stage = stage
+        self.fixed_allocation = stage.fixed_allocation  # equal allocation, appetite 1, no meta
         self.policy = policy
         self.feed = feed
         self.n_specialists = n_specialists
@@ -76,11 +70,6 @@ class HierarchicalPPOModule(LightningModule):
         self._diag_count = 0
         self._freeze_untrained()
 
-    @staticmethod
-    def group_schedules(cfg: PhaseConfig) -> dict[str, GroupSchedule]:
-        """Optimiser groups a phase trains, from its config (each phase module defines it)."""
-        raise NotImplementedError("a phase module defines group_schedules")
-
     def _group_params(self, group: str) -> list[nn.Parameter]:
         """The parameters of ``group``: ``policy.parameter_groups()`` if the policy defines it
         (the single agent's one level), else the hierarchy's ``meta`` / ``specialists``."""
@@ -92,7 +81,7 @@ class HierarchicalPPOModule(LightningModule):
         )
 
     def _freeze_untrained(self) -> None:
-        """Fix or free the allocation (phase 1) and freeze the groups this phase does not train."""
+        """Fix or free the allocation (phase 1) and freeze the groups this stage does not train."""
         policy: Any = self.policy
         policy.fixed_allocation = self.fixed_allocation
         policy.set_trainable(
@@ -182,6 +171,18 @@ class HierarchicalPPOModule(LightningModule):
         stats["rollout/frames"] = float(self.feed.state.frames)
         stats["rollout/index"] = float(self.feed.state.rollouts)
         self.log_dict(stats, on_step=False, on_epoch=True, batch_size=1, sync_dist=True)
+        curriculum = self.feed.before_rollout
+        if isinstance(curriculum, Curriculum) and curriculum.current >= 0:
+            self.log_dict(
+                {
+                    "curriculum/stage": float(curriculum.current),
+                    "curriculum/cost_multiplier": float(curriculum.cost_multiplier),
+                },
+                on_step=False,
+                on_epoch=True,
+                batch_size=1,
+                sync_dist=True,
+            )
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         if self.validate_fn is None:

@@ -9,97 +9,73 @@ own log-prob, value and advantage. :class:`SingleAgentView` shows the flat netwo
 hierarchy of one level: ``("log_prob", "meta")`` is the joint log-prob of its N directions (their
 sum), ``("entropy", "meta")`` the summed entropy, ``value [*, 1]`` its value, and the specialist
 levels are empty (``[*, 0]``, ``names = []``). The feed computes GAE over ``reward[..., :1]`` and
-:class:`SingleAgentModule` optimises the one group (``"meta"`` = level 0). Nothing else differs
-from the phases: the collector, GAE, clipped loss, checkpoints and resume are theirs.
-Run alone with ``python -m mtquant.agents.training.single_agent [hydra overrides]``.
+the stage :data:`SINGLE_AGENT_STAGE` optimises the one group (``"meta"`` = level 0). Nothing else
+differs from the phases: the collector, GAE, clipped loss, checkpoints and resume are theirs.
+Run alone with ``python scripts/train.py training.phases=[single_agent]``.
 """
 
 from __future__ import annotations
-
-import sys
-from typing import Any
 
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase, TensorDictSequential
 from torch import nn
 
-from mtquant.agents.baselines import FlatPPOPolicy
+from mtquant.agents.baselines import FlatPPOPolicy, build_flat_policy
 from mtquant.agents.sizing import SizingModule
-from mtquant.agents.training.ppo_module import GroupSchedule, HierarchicalPPOModule
+from mtquant.agents.training.stage import GroupSpec, Stage
 from mtquant.config.store import RunConfig
-from mtquant.config.training import SINGLE_AGENT, PhaseConfig
+from mtquant.config.training import SINGLE_AGENT
+from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import PortfolioStateLayout
 from mtquant.instruments import InstrumentUniverse
 
-SINGLE_AGENT_EXPORT = "single_agent_ppo.pt"  # read by evaluation.checkpoint_eval
-SINGLE_AGENT_COMPONENT = "single_agent_ppo"  # export metadata "component"
+SINGLE_AGENT_STAGE = Stage(
+    name=SINGLE_AGENT,
+    network="single_agent",
+    groups=(GroupSpec("meta", "learning_rate"),),
+    fixed_allocation=True,  # the flat policy always writes allocation 1/S and appetite 1
+    seed_scale=1,
+    seed_offset=2**30,
+    summary="the flat single-agent PPO baseline on the portfolio reward",
+)
 
 
-def single_agent_dims(cfg: RunConfig, features: Any) -> dict[str, Any]:
-    """Input widths of the flat network for the run's instruments and features.
+def single_agent_dims(cfg: RunConfig, features: FeatureSet) -> dict[str, int]:
+    """Widths of the flat network for the run's instruments and features (``FlatPPOPolicy.dims``).
 
     ``N x observation`` + each specialist's market features (from the data the env publishes)
     + the portfolio state layout.
     """
     universe = InstrumentUniverse.from_config(cfg.instruments)
     return {
-        "n_instruments": universe.n,
-        "market": {s: int(features.market[s].shape[-1]) for s in universe.specialists},
-        "state_dim": PortfolioStateLayout(universe.n, len(universe.specialists)).dim,
-        "obs_dim": int(features.obs.shape[-1]),
         "hidden_dim": cfg.training.single_agent.hidden_dim,
+        "state_dim": PortfolioStateLayout(universe.n, len(universe.specialists)).dim,
+        "observation_dim": int(features.obs.shape[-1]),
+        **{
+            f"{s}.market_features_dim": int(features.market[s].shape[-1])
+            for s in universe.specialists
+        },
     }
 
 
-def build_single_agent(cfg: RunConfig, features: Any, seed: int) -> FlatPPOPolicy:
-    """A fresh ``FlatPPOPolicy`` for the run's instruments, initialised from ``seed``.
+def single_agent_view(cfg: RunConfig, features: FeatureSet, seed: int) -> SingleAgentView:
+    """A fresh flat network for the run, initialised from ``seed``, wrapped for the PPO core.
 
     The seed makes the initial weights independent of how much of the global RNG earlier phases
-    used (a resumed run, or one whose phases were skipped, builds the same network).
+    used (a resumed run, or one whose phases were skipped, builds the same network); the global
+    RNG is left as it was.
     """
-    dims = single_agent_dims(cfg, features)
     universe = InstrumentUniverse.from_config(cfg.instruments)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return FlatPPOPolicy(
-            dims["n_instruments"],
-            dims["market"],
+        net = build_flat_policy(
+            single_agent_dims(cfg, features),
+            universe.symbols,
             universe.specialist_index(),
-            state_dim=dims["state_dim"],
-            obs_dim=dims["obs_dim"],
-            hidden_dim=dims["hidden_dim"],
-            position_mode=cfg.agents.position_mode,
+            cfg.agents.position_mode,
         )
-
-
-def single_agent_view(cfg: RunConfig, features: Any, seed: int) -> SingleAgentView:
-    """A fresh flat network for the run, wrapped for the PPO core."""
-    return SingleAgentView(
-        build_single_agent(cfg, features, seed), single_agent_dims(cfg, features)
-    )
-
-
-def single_agent_metadata(cfg: RunConfig, dims: dict[str, Any], run_hash: str) -> dict[str, Any]:
-    """Metadata of ``single_agent_ppo.pt`` (``dims`` from :func:`single_agent_dims`).
-
-    ``load_single_agent`` checks ``component`` and ``symbols`` and rebuilds the network from
-    ``dims``; the pipeline checks every field before skipping a completed stage.
-    """
-    universe = InstrumentUniverse.from_config(cfg.instruments)
-    return {
-        "component": SINGLE_AGENT_COMPONENT,
-        "phase": SINGLE_AGENT,
-        "symbols": universe.symbols,
-        "specialists": list(universe.specialists),
-        "dims": {
-            "hidden_dim": dims["hidden_dim"],
-            "state_dim": dims["state_dim"],
-            "observation_dim": dims["obs_dim"],
-            **{f"{n}.market_features_dim": d for n, d in dims["market"].items()},
-        },
-        "config_hash": run_hash,
-    }
+    return SingleAgentView(net)
 
 
 class SingleAgentView(TensorDictModuleBase):
@@ -107,10 +83,9 @@ class SingleAgentView(TensorDictModuleBase):
 
     fixed_allocation = True  # the flat policy always writes allocation 1/S and appetite 1
 
-    def __init__(self, net: FlatPPOPolicy, dims: dict[str, Any]) -> None:
+    def __init__(self, net: FlatPPOPolicy) -> None:
         super().__init__()
         self.net = net
-        self.dims = dims  # single_agent_dims: what the export's metadata records
         self.names: list[str] = []  # no specialist levels: the PPO core sees level 0 only
         self.in_keys = list(net.in_keys)
         self.out_keys = list(net.out_keys)
@@ -154,25 +129,3 @@ class SingleAgentView(TensorDictModuleBase):
         return TensorDictSequential(
             self, SizingModule(self.net.specialist_index, target_vol, max_weight)
         )
-
-
-class SingleAgentModule(HierarchicalPPOModule):
-    """PPO over the single level of :class:`SingleAgentView`, on the portfolio reward."""
-
-    phase = SINGLE_AGENT
-    fixed_allocation = True
-
-    @staticmethod
-    def group_schedules(cfg: PhaseConfig) -> dict[str, GroupSchedule]:
-        return {"meta": GroupSchedule(cfg.learning_rate)}
-
-
-def main(argv: list[str] | None = None) -> float:
-    """Entry point: the single-agent stage only, with Hydra-style overrides."""
-    from mtquant.agents.training.pipeline import run_phase_cli
-
-    return run_phase_cli(SINGLE_AGENT, sys.argv[1:] if argv is None else argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -51,15 +51,12 @@ from tensordict import TensorDictBase
 
 from mtquant.agents.baselines import EqualWeight
 from mtquant.config import RunConfig, compose_config, to_object
-from mtquant.data.synthetic import (
-    SyntheticModel,
-    model_from_config,
-    oracle_positions,
-    planted_signal,
-)
+from mtquant.data import model_from_config
+from mtquant.data.synthetic import SyntheticModel, oracle_positions, planted_signal
 from mtquant.errors import ConfigError, DataError
-from mtquant.evaluation.backtest import first_trading_row, run_strategy
+from mtquant.evaluation.backtest import first_trading_row
 from mtquant.evaluation.metrics import sharpe_ratio
+from mtquant.experiment import Experiment
 from mtquant.features.feature_set import FeatureSet
 
 EXPERIMENTS = {"signal": "learn_signal", "nosignal": "learn_nosignal"}
@@ -163,27 +160,18 @@ def _sharpe(returns: np.ndarray) -> float:
 
 def train_and_score(cfg: RunConfig, run_dir: Path) -> HalfResult:
     """Train ``cfg``'s system from scratch in ``run_dir`` and score it on the validation split."""
-    from lightning.pytorch import seed_everything
-
-    from mtquant.agents.training.pipeline import prepare, run_training
-    from mtquant.evaluation.checkpoint_eval import load_trained_policy
-
     if cfg.data.source != "synthetic":
         raise ConfigError(
             f"config data.source={cfg.data.source}: the learning check needs data=synthetic*"
         )
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"learning check: run dir {run_dir} is not empty (train from scratch)")
-    seed_everything(cfg.seed, workers=True, verbose=False)
+    exp = Experiment.from_config(cfg)
     t0 = time.perf_counter()
-    run_training(cfg, run_dir)
+    exp.fit(run_dir)
     train_seconds = time.perf_counter() - t0
-    ctx = prepare(cfg)
-    features, val = ctx["features"], ctx["splits"].val
-    policy = ctx["policy"]
-    load_trained_policy(cfg, run_dir, policy)
-    policy.eval()
-    actor = policy.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
+    features, val, policy = exp.features, exp.splits.val, exp.policy
+    actor = exp.system_actor()
     model = model_from_config(cfg, list(features.symbols))
     oracle = PlantedSignalOracle(
         oracle_signal(features, model),
@@ -191,21 +179,21 @@ def train_and_score(cfg: RunConfig, run_dir: Path) -> HalfResult:
         cfg.env.sizing_target_vol,
         cfg.env.max_gross_weight,
     )
-    system = run_strategy(cfg, features, val, actor, "system", hierarchical=True)
+    system = exp.run(actor, "system", val, hierarchical=True)
     mode_returns = system.returns
     if policy.position_mode != "mode":  # the same policy, all-or-nothing directions
         chosen, policy.position_mode = policy.position_mode, "mode"
-        mode_returns = run_strategy(cfg, features, val, actor, "sys", hierarchical=True).returns
+        mode_returns = exp.run(actor, "sys", val, hierarchical=True).returns
         policy.position_mode = chosen
-    orc = run_strategy(cfg, features, val, oracle, "oracle")
+    orc = exp.run(oracle, "oracle", val)
     direction = PlantedSignalOracle(
         direction_signal(oracle.signal),
         policy.specialist_index,
         cfg.env.sizing_target_vol,
         cfg.env.max_gross_weight,
     )
-    drc = run_strategy(cfg, features, val, direction, "direction_oracle")
-    ew = run_strategy(cfg, features, val, EqualWeight(), "equal_weight")
+    drc = exp.run(direction, "direction_oracle", val)
+    ew = exp.run(EqualWeight(), "equal_weight", val)
     sys_sr, orc_sr = _sharpe(system.returns), _sharpe(orc.returns)
     first = first_trading_row(features, val)
     return HalfResult(

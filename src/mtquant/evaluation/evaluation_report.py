@@ -1,0 +1,131 @@
+"""Score an evaluation (the system, the single agent and every baseline on one split) and write
+its report: ``metrics.json``, the PNGs and ``report.html``.
+
+:meth:`mtquant.experiment.Experiment.evaluate` runs the strategies through the same env, costs
+and risk transform and times :meth:`HierarchicalTradingSystem.step`;
+:func:`write_evaluation_report` scores them here (no training code is imported).
+
+Deflated Sharpe, number of trials: every strategy in the report counts as one configuration
+tried (a reader who picks the best row has made that many trials), plus the configurations a
+hyper-parameter sweep recorded in the model card (``n_trials``) beyond the one kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mtquant.agents.sizing import execution_note
+from mtquant.config import RunConfig
+from mtquant.data.market_data import Provenance
+from mtquant.data.splits import Splits
+from mtquant.evaluation.backtest import return_correlation
+from mtquant.evaluation.report import provenance_rows, write_report
+from mtquant.evaluation.results import StrategyResult, summarise, target_table
+from mtquant.evaluation.verdict import VerdictContext
+from mtquant.features.feature_set import FeatureSet
+
+SYSTEM = "hierarchical"
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation ran: the strategies' results on ``split`` (the system's first)."""
+
+    split: str  # train | val | test
+    rows: tuple[int, int]
+    results: list[StrategyResult]
+    latency: dict[str, float]  # HierarchicalTradingSystem.step(), ms (median, p95, max, n)
+    missing: list[str] = field(default_factory=list)  # strategies not scored, with the reason
+    phases: list[str] = field(default_factory=list)  # the phases whose weights were evaluated
+    run_dir: str = ""
+    card: dict[str, Any] = field(default_factory=dict)  # the run's model card
+
+
+def count_trials(card: Mapping[str, Any], n_strategies: int) -> int:
+    """Configurations tried for the DSR: the report's strategies + recorded sweep trials - 1."""
+    recorded = card.get("n_trials", card.get("training", {}).get("n_trials", 1))
+    try:
+        sweep = max(1, int(recorded))
+    except (TypeError, ValueError):
+        sweep = 1
+    return n_strategies + sweep - 1
+
+
+def score(
+    cfg: RunConfig,
+    results: list[StrategyResult],
+    n_trials: int,
+    latency_ms: float | None,
+    period: str,
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Summaries of every result and the target table of the system (the first result)."""
+    sums = {
+        r.name: summarise(
+            r,
+            n_trials=n_trials,
+            var_coverage=cfg.risk.var_confidence,
+            var_limit=cfg.risk.max_portfolio_var,
+            seed=cfg.seed,
+        )  # fmt: skip
+        for r in results
+    }
+    targets = target_table(
+        sums[results[0].name], latency_ms=latency_ms, var_limit=cfg.risk.max_portfolio_var,
+        correlation_target=cfg.risk.max_correlation_exposure, period=period,
+    )  # fmt: skip
+    return sums, targets
+
+
+def write_evaluation_report(
+    cfg: RunConfig,
+    ev: Evaluation,
+    features: FeatureSet,
+    splits: Splits,
+    provenance: Mapping[str, Provenance],
+    out_dir: str | Path,
+) -> dict[str, Path]:
+    """Score ``ev`` and write ``metrics.json``, the PNGs and ``report.html`` into ``out_dir``."""
+    results, card, run_dir = ev.results, ev.card, ev.run_dir
+    n_trials = count_trials(card, len(results))
+    first, last = results[0].dates[0], results[0].dates[-1]
+    months = cfg.data.split.test_months if ev.split == "test" else cfg.data.split.val_months
+    label = f"{months}-month {ev.split}" if ev.split != "train" else "train split"
+    sums, targets = score(cfg, results, n_trials, ev.latency["median_ms"], label)
+    notes = [
+        f"Phases loaded from {run_dir}: {', '.join(ev.phases)}.",
+        execution_note(cfg.agents.position_mode),
+        f"Deflated Sharpe counts {n_trials} configurations: the {len(results)} strategies of this "
+        "report plus any sweep trials the model card records.",
+        *[f"Baseline {m}." for m in ev.missing],
+    ]
+    trained_on = card.get("data", {})
+    if trained_on and trained_on.get("source") not in (None, cfg.data.source):
+        notes.append(
+            f"The checkpoint was trained on data source {trained_on.get('source')!r} and is "
+            f"evaluated on {cfg.data.source!r}."
+        )
+    extra: dict[str, list[dict[str, Any]]] = {
+        "Decision latency (HierarchicalTradingSystem.step, ms)": [
+            {k: round(v, 3) if k != "n" else int(v) for k, v in ev.latency.items()}
+        ],
+        "Checkpoint": [
+            {
+                "run_dir": run_dir,
+                "phases": ", ".join(ev.phases),
+                **{k: str(v) for k, v in trained_on.items()},
+                "config_hash": str(card.get("config_hash", "n/a")),
+            }
+        ],
+        "Baselines not scored": [{"baseline": m} for m in ev.missing],
+    }
+    ctx_v = VerdictContext(
+        system=SYSTEM, period=f"the {label} {first} to {last}", seed=cfg.seed, notes=notes
+    )
+    split_desc = {**splits.describe(), "evaluated": f"{ev.split}: {first}..{last}"}
+    return write_report(
+        out_dir, results, sums, provenance_rows(provenance), split_desc, ctx_v, extra,
+        target_rows=targets, correlation=return_correlation(features, ev.rows),
+    )  # fmt: skip
