@@ -27,8 +27,8 @@ register_configs()
 def main(dcfg: DictConfig) -> None:
     import torch
 
-    from mtquant.studies.walk_forward import run_walk_forward
     from mtquant.evaluation.walk_forward_report import write_backtest_report
+    from mtquant.studies.walk_forward import run_walk_forward
 
     try:
         cfg = to_object(dcfg)

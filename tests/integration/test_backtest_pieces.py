@@ -9,11 +9,10 @@ import pytest
 from mtquant.agents.baselines import EqualWeight
 from mtquant.config import RunConfig, compose_config, to_object
 from mtquant.config.data import WalkForwardConfig
-from mtquant.data import walk_forward_folds
+from mtquant.data import fold_splits, walk_forward_folds
 from mtquant.errors import ConfigError, DataError
 from mtquant.evaluation import RiskInterventions, StrategyResult
 from mtquant.evaluation.backtest import first_trading_row, run_strategy
-from mtquant.data import fold_splits
 from mtquant.evaluation.combine import ensemble, stitch
 from mtquant.evaluation.walk_forward_report import BacktestPlan, aggregate_rows
 from mtquant.features.feature_set import FeatureSet

@@ -10,8 +10,7 @@ import torch
 from training_runs import TINY_PPO
 
 from mtquant.artifacts import SINGLE_AGENT_COMPONENT as SINGLE_AGENT
-from mtquant.artifacts import SINGLE_AGENT_EXPORT, load_export
-from mtquant.artifacts import RunDir
+from mtquant.artifacts import SINGLE_AGENT_EXPORT, RunDir, load_export
 from mtquant.config import compose_config, to_object
 from mtquant.errors import CheckpointError
 from mtquant.experiment import Experiment

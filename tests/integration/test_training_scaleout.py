@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_runs import EXPORTS, ROOT, SMOKE_CSV, run_train_script
+from training_runs import EXPORTS, SMOKE_CSV, run_train_script
 
 from mtquant.config import compose_config, to_object
 from mtquant.errors import ConfigError
@@ -32,13 +32,13 @@ def test_collector_workers_must_divide_n_envs() -> None:
 
 @pytest.mark.slow
 def test_worker_envs_get_the_learners_weights_and_the_curriculum_hooks() -> None:
+    from mtquant.agents.environments import make_env
     from mtquant.agents.training.collector_dataset import (
         RolloutMinibatches,
         learner_keys,
         policy_values,
     )
     from mtquant.agents.training.curriculum import WorkerEnvHooks
-    from mtquant.agents.environments import make_env
     from mtquant.agents.training.phase_runner import make_collector
     from mtquant.experiment import Experiment
 

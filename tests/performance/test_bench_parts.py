@@ -14,6 +14,7 @@ import torch
 
 from mtquant.agents.environments import make_env
 from mtquant.agents.environments.observations import FeatureTape, observe
+from mtquant.agents.hierarchical.policy import build_policy
 from mtquant.bench.env_bench import BareStepper, measure_bare, measure_env, measure_pandas
 from mtquant.bench.latency import decision_latencies
 from mtquant.bench.machine import cpu_model
@@ -23,10 +24,8 @@ from mtquant.bench.risk_bench import bench_book, measure_var_batch_us, measure_v
 from mtquant.bench.settings import QUICK, bench_settings
 from mtquant.bench.timing import latency_percentiles, time_block
 from mtquant.bench.training_bench import phase_config, rss_command
-from mtquant.agents.hierarchical.policy import build_policy
 from mtquant.config import compose_config, to_object
 from mtquant.errors import ConfigError, DataError
-from mtquant.experiment import Experiment
 from mtquant.execution.kernel import (
     KernelParams,
     KernelState,
@@ -34,6 +33,7 @@ from mtquant.execution.kernel import (
     step_kernel,
     target_units,
 )
+from mtquant.experiment import Experiment
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.limits import RiskLimits
 from mtquant.testing.random_walk import random_walk_features

@@ -8,14 +8,17 @@ from tensordict import TensorDict
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from mtquant.agents.baselines import (
+    BASELINES,
     BuyAndHold,
     EqualWeight,
     FlatPPOPolicy,
     InverseVolatility,
     TimeSeriesMomentum,
+    rule_baselines,
 )
 from mtquant.agents.environments.multi_instrument_env import make_env
 from mtquant.config import compose_config, to_object
+from mtquant.errors import ConfigError
 from mtquant.instruments import InstrumentUniverse
 from mtquant.testing.random_walk import random_walk_features
 
@@ -65,25 +68,24 @@ def test_momentum_is_long_after_a_rise_and_short_after_a_fall_skipping_the_last_
     assert mom(td)["target_weights"].abs().sum().item() == 0.0
 
 
-@pytest.mark.parametrize("name", ["equal", "invvol", "momentum", "buyhold", "flat_ppo"])
+@pytest.mark.parametrize("name", [*BASELINES.names(), "flat_ppo"])
 def test_every_baseline_trades_through_the_env_with_the_risk_transform(name: str) -> None:
     f = random_walk_features(UNIVERSE, n_days=330, seed=1)
     env = make_env(CFG, f, (0, 330), batch_size=2, seed=0, start_rows=[260, 270])
     torch.manual_seed(0)
     dims = {s: m.shape[-1] for s, m in f.market.items()}
     policies = {
-        "equal": EqualWeight(),
-        "invvol": InverseVolatility(),
-        "momentum": TimeSeriesMomentum(f),
-        "buyhold": BuyAndHold(),
-        "flat_ppo": FlatPPOPolicy(UNIVERSE.symbols, dims, UNIVERSE.specialist_index()).with_sizing(0.01, 3.0),
+        **rule_baselines(CFG, f),
+        "flat_ppo": FlatPPOPolicy(UNIVERSE.symbols, dims, UNIVERSE.specialist_index()).with_sizing(
+            0.01, 3.0
+        ),
     }
     with set_exploration_type(ExplorationType.DETERMINISTIC), torch.no_grad():
         ro = env.rollout(30, policies[name], break_when_any_done=False)
     assert ro["next", "info", "equity"].isfinite().all()
     assert ro["next", "info", "commission"].sum() + ro["next", "info", "spread_cost"].sum() > 0
     assert (ro["next", "risk", "executed_var"] <= CFG.risk.max_portfolio_var + 1e-6).all()
-    if name == "buyhold":  # units bought on day 1 are never changed
+    if name == "buy_and_hold":  # units bought on day 1 are never changed
         assert ro["next", "info", "turnover"][:, 1:].abs().sum().item() == 0.0
 
 
@@ -99,3 +101,13 @@ def test_flat_ppo_log_probs_are_reproduced_by_evaluate_actions() -> None:
     again = pol.evaluate_actions(td)
     assert torch.allclose(again["sample_log_prob"], td["sample_log_prob"])
     assert torch.allclose(td["log_prob", "specialists"].sum(-1), td["sample_log_prob"])
+
+
+def test_baseline_registry_names_the_report_rows_and_refuses_unknown_names() -> None:
+    f = random_walk_features(UNIVERSE, n_days=60, seed=1)
+    assert BASELINES.names() == ["equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold"]
+    kinds = {n: type(p) for n, p in rule_baselines(CFG, f).items()}
+    assert kinds == {"equal_weight": EqualWeight, "inverse_vol": InverseVolatility,
+                     "ts_momentum": TimeSeriesMomentum, "buy_and_hold": BuyAndHold}  # fmt: skip
+    with pytest.raises(ConfigError, match="baseline='risk_parity': unknown"):
+        BASELINES.get("risk_parity")

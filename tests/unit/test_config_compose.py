@@ -38,9 +38,37 @@ def test_every_config_file_composes(group: str, name: str) -> None:
     overrides = [f"{group}={name}", *REQUIRED.get((group, name), [])]
     cfg = compose_config("train", overrides)
     run = to_object(cfg)
-    if not _is_global_package(group, name):
+    if not _is_global_package(group, name) and group != "hydra":  # hydra: Hydra's own node
         assert OmegaConf.select(cfg, group) is not None
     assert run.instruments.active_symbols()
+
+
+@pytest.mark.parametrize("primary", sorted(PRIMARY))
+def test_every_primary_takes_its_output_folders_from_the_hydra_group(primary: str) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from mtquant.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(primary, overrides=PRIMARY[primary], return_hydra_config=True)
+    assert cfg.hydra.run.dir.startswith(f"outputs/{primary}/")
+    assert cfg.hydra.sweep.dir.startswith(f"multirun/{primary}/")
+    assert "\nhydra:" not in (CONF / f"{primary}.yaml").read_text()  # stated once: conf/hydra
+
+
+@pytest.mark.parametrize("primary", sorted(PRIMARY))
+def test_an_experiment_can_set_top_level_keys(primary: str) -> None:
+    """``_self_`` comes first in every primary, so an experiment's seed wins over the primary's."""
+    from hydra.core.config_store import ConfigStore
+
+    defaults = OmegaConf.load(CONF / f"{primary}.yaml").defaults
+    assert list(defaults[:2]) == ["run", "_self_"]
+    ConfigStore.instance().store(
+        group="experiment", name="seed_probe", node={"seed": 5}, package="_global_"
+    )
+    run = to_object(compose_config(primary, [*PRIMARY[primary], "experiment=seed_probe"]))
+    assert run.seed == 5
 
 
 @pytest.mark.parametrize("primary", sorted(PRIMARY))
