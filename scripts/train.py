@@ -23,12 +23,18 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(dcfg: DictConfig) -> float:
+    from mtquant.config.sweeps import trials_record
     from mtquant.experiment import Experiment
 
     try:
         cfg = to_object(dcfg)
+        hydra_cfg = HydraConfig.get()
         experiment = Experiment.from_config(cfg)  # seeds torch, numpy and the policy's weights
-        result = experiment.fit(cfg.output_dir or HydraConfig.get().runtime.output_dir)
+        multirun = hydra_cfg.mode.name == "MULTIRUN"  # the sweep's size goes to the model card
+        experiment.trials = trials_record(
+            hydra_cfg.mode.name, hydra_cfg.sweep.dir if multirun else None, hydra_cfg.job.get("num")
+        )
+        result = experiment.fit(cfg.output_dir or hydra_cfg.runtime.output_dir)
     except MTQuantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -70,6 +70,8 @@ class Experiment:
     phases: list[str] = field(default_factory=list)  # hierarchical phases the policy holds
     flat: FlatPPOPolicy | None = None  # the single-agent baseline, when trained or loaded
     _view: SingleAgentView | None = field(default=None, repr=False)  # its training view
+    # configurations tried beside this run (a sweep's jobs), for the model card and the DSR
+    trials: dict[str, Any] = field(default_factory=lambda: {"n_trials": 1, "sweep": None})
 
     @classmethod
     def from_config(
@@ -251,13 +253,17 @@ class Experiment:
     # ---------------------------------------------------------------- records
     def model_card(self, metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
         """What ``model_card.json`` records: instruments and their provenance, data range and
-        splits, the stages' metrics, schedule, seed, package versions and the config hash."""
+        splits, the stages' metrics, schedule and curriculum, seed, the configurations tried beside
+        this run (``n_trials``, read by the Deflated Sharpe Ratio), package versions and the
+        config hash."""
         cfg, data = self.cfg, self.data
+        spec = cfg.instruments.symbols
         return {
             "name": f"mtquant hierarchical system ({cfg.training.name} schedule)",
             "created": datetime.now().isoformat(timespec="seconds"),
             "instruments": {
-                s: f"{p.kind}: {p.source} {p.note}".strip() for s, p in data.provenance.items()
+                s: f"{spec[s].description} | {p.kind}: {p.source} {p.note}".strip()
+                for s, p in data.provenance.items()
             },
             "specialists": cfg.instruments.active_groups(),
             "data": {
@@ -270,7 +276,17 @@ class Experiment:
                 "phases": list(cfg.training.phases),
                 "seed": cfg.seed,
                 "risk.max_portfolio_var": cfg.risk.max_portfolio_var,
+                **{
+                    f"{name}.curriculum": [
+                        f"{c.name}: {c.fraction:.0%} of the frames, costs x{c.cost_multiplier}, "
+                        f"starts at market vol <= q{c.max_volatility_quantile}"
+                        for c in getattr(cfg.training, name).curriculum
+                    ]
+                    for name in cfg.training.phases
+                },
             },
+            "n_trials": int(self.trials["n_trials"]),
+            "sweep": self.trials.get("sweep"),
             "versions": package_versions(),
             "config_hash": run_hash(cfg),
         }

@@ -98,7 +98,6 @@ class InstrumentUniverse:
             "swap_long": t([s.swap_long_bps * 1e-4 for s in specs]),
             "swap_short": t([s.swap_short_bps * 1e-4 for s in specs]),
             "margin_rate": t([s.margin_rate for s in specs]),
-            "contract_size": t([s.contract_size for s in specs]),
             "usd_base": torch.tensor([s.usd_base for s in specs], device=device),
             "triple_swap_weekday": torch.tensor(
                 [s.triple_swap_weekday for s in specs], device=device

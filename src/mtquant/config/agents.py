@@ -19,7 +19,6 @@ class MetaControllerConfig:
     hidden_dim: int = 256
     hidden_dim_2: int = 128
     dropout: float = 0.2
-    learning_rate: float = 3e-4
     allocation_concentration: float = 20.0  # initial Dirichlet total concentration kappa (>= 1)
     appetite_concentration: float = 10.0  # initial Beta alpha + beta for the risk appetite (>= 1)
     learn_concentration: bool = True  # learn both kappas with the policy (else fixed)
@@ -42,7 +41,6 @@ class MetaControllerConfig:
         positive("agents.meta_controller.hidden_dim", self.hidden_dim)
         positive("agents.meta_controller.hidden_dim_2", self.hidden_dim_2)
         in_unit("agents.meta_controller.dropout", self.dropout)
-        positive("agents.meta_controller.learning_rate", self.learning_rate)
 
 
 @dataclass
@@ -58,7 +56,6 @@ class SpecialistConfig:
     hidden_dim: int = 64
     dropout: float = 0.0
     shared_trunk: bool = True  # instrument heads share their first layer, own output layer each
-    learning_rate: float = 3e-4
 
     def validate(self) -> None:
         for key in ("market_features_dim", "observation_dim"):
@@ -67,7 +64,6 @@ class SpecialistConfig:
                 positive(f"agents.specialists.{key}", value)
         positive("agents.specialists.hidden_dim", self.hidden_dim)
         in_unit("agents.specialists.dropout", self.dropout)
-        positive("agents.specialists.learning_rate", self.learning_rate)
 
 
 @dataclass

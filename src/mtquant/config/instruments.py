@@ -14,7 +14,6 @@ from mtquant.config.validation import (
     in_open_unit,
     non_negative,
     one_of,
-    positive,
     require,
 )
 
@@ -24,9 +23,7 @@ SECTORS = ("forex", "commodities", "equity")
 @dataclass
 class InstrumentSpec:
     sector: str = "forex"  # forex | commodities | equity
-    description: str = ""
-    contract_size: float = 100_000.0  # units of base per lot
-    pip_size: float = 0.0001  # price increment of one pip / tick
+    description: str = ""  # shown beside the symbol in model cards
     spread: float = 0.0001  # typical bid-ask spread, price units
     commission_bps: float = 0.0  # per side, bps of USD notional
     swap_long_bps: float = 0.0  # per day held long overnight, bps of notional (negative = cost)
@@ -39,8 +36,6 @@ class InstrumentSpec:
         """Range checks, with the symbol in the key of any error."""
         key = f"instruments.symbols.{symbol}"
         one_of(f"{key}.sector", self.sector, SECTORS)
-        positive(f"{key}.contract_size", self.contract_size)
-        positive(f"{key}.pip_size", self.pip_size)
         non_negative(f"{key}.spread", self.spread)
         non_negative(f"{key}.commission_bps", self.commission_bps)
         in_open_unit(f"{key}.margin_rate", self.margin_rate)

@@ -47,9 +47,6 @@ class RunConfig:
     seed: int = 0
     checkpoint: str | None = None  # run directory of a training run (evaluate) or a ckpt to resume
     split: str = "test"  # evaluate: train | val | test
-    ckpt_path: str | None = (
-        None  # Lightning checkpoint to resume from ("last" = run dir's last.ckpt)
-    )
     output_dir: str | None = None  # filled from hydra.runtime.output_dir when None
     extras: dict[str, Any] = field(
         default_factory=dict

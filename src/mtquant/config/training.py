@@ -47,12 +47,11 @@ class CurriculumStage:
 
 @dataclass
 class PhaseConfig:
+    """What every training stage has: its length, rollout size, learning rate and curriculum."""
+
     timesteps: int = 10_000  # environment transitions (summed over the batch of envs)
     frames_per_batch: int = 2048  # transitions per collector rollout
-    learning_rate: float = 3e-4
-    meta_learning_rate: float = 1e-4  # phase 3 only
-    meta_update_freq: int = 1  # phase 3: update the meta-controller every k rollouts
-    specialist_update_freq: int = 1  # phase 3: update the specialists every k rollouts
+    learning_rate: float = 3e-4  # the stage's trained group (phase 3: the specialists)
     curriculum: list[CurriculumStage] = field(default_factory=lambda: [CurriculumStage()])
 
     def validate(self) -> None:
@@ -74,6 +73,45 @@ class PhaseConfig:
 
 
 @dataclass
+class Phase1Config(PhaseConfig):
+    """Phase 1: the specialists learn at ``learning_rate``."""
+
+    specialist_update_freq: int = 1  # step the specialists every k rollouts
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.specialist_update_freq >= 1, "training.phase1.specialist_update_freq",
+                self.specialist_update_freq, ">= 1")  # fmt: skip
+
+
+@dataclass
+class Phase2Config(PhaseConfig):
+    """Phase 2: the meta-controller learns at ``learning_rate``."""
+
+    meta_update_freq: int = 1  # step the meta-controller every k rollouts
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.meta_update_freq >= 1, "training.phase2.meta_update_freq",
+                self.meta_update_freq, ">= 1")  # fmt: skip
+
+
+@dataclass
+class Phase3Config(PhaseConfig):
+    """Phase 3: specialists at ``learning_rate``, the meta-controller at ``meta_learning_rate``."""
+
+    meta_learning_rate: float = 1e-4
+    meta_update_freq: int = 1  # update the meta-controller every k rollouts
+    specialist_update_freq: int = 1  # update the specialists every k rollouts
+
+    def validate(self) -> None:
+        super().validate()
+        positive("training.phase3.meta_learning_rate", self.meta_learning_rate)
+        for key in ("meta_update_freq", "specialist_update_freq"):
+            require(getattr(self, key) >= 1, f"training.phase3.{key}", getattr(self, key), ">= 1")
+
+
+@dataclass
 class SingleAgentConfig(PhaseConfig):
     """Schedule of the flat single-agent PPO baseline (one network over all instruments)."""
 
@@ -89,12 +127,11 @@ class TrainingConfig:
     name: str = "default"
     phases: list[str] = field(default_factory=lambda: list(STAGES))
     ppo: PPOConfig = field(default_factory=PPOConfig)
-    phase1: PhaseConfig = field(default_factory=PhaseConfig)
-    phase2: PhaseConfig = field(default_factory=PhaseConfig)
-    phase3: PhaseConfig = field(default_factory=PhaseConfig)
+    phase1: Phase1Config = field(default_factory=Phase1Config)
+    phase2: Phase2Config = field(default_factory=Phase2Config)
+    phase3: Phase3Config = field(default_factory=Phase3Config)
     single_agent: SingleAgentConfig = field(default_factory=SingleAgentConfig)
-    val_check_interval: int = 1  # validate every k rollouts
-    val_episodes: int = 1  # deterministic passes over the validation split
+    val_check_interval: int = 1  # validate every k rollouts (one deterministic val episode)
     deterministic: bool = True  # torch.use_deterministic_algorithms on CPU
     progress_bar: bool = True  # Lightning's progress bar (off in tests and sweeps)
 

@@ -5,7 +5,8 @@ Reads ``cfg.data`` (source, path, window, fill limit, seed) and loads the instru
 :data:`DATA_SOURCES` (``data.source``): the packaged real data with its labelled proxies, the
 seeded synthetic market, or the user's per-symbol files (MetaTrader 5 exports, CSV, Parquet).
 Every source validates its input (:mod:`mtquant.data.validation`); files are aligned by
-:mod:`mtquant.data.align`.
+:mod:`mtquant.data.align`. ``data.macro_path`` attaches the user's macro series
+(:mod:`mtquant.data.macro_series`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from mtquant.config.data import FILE_SOURCES, SOURCES, DataConfig
 from mtquant.config.instruments import InstrumentsConfig
 from mtquant.data.align import align, to_market_data
+from mtquant.data.macro_series import with_macro_series
 from mtquant.data.market_data import MarketData
 from mtquant.data.packaged import load_packaged
 from mtquant.data.readers import read_symbol
@@ -90,7 +92,8 @@ def load_market_data(cfg: Any, symbols: list[str] | None = None) -> MarketData:
     """
     data_cfg, active = resolve(cfg)
     wanted = list(symbols) if symbols is not None else active
-    return DATA_SOURCES.get(data_cfg.source)(cfg, data_cfg, wanted)
+    data = DATA_SOURCES.get(data_cfg.source)(cfg, data_cfg, wanted)
+    return data if data_cfg.macro_path is None else with_macro_series(data, data_cfg.macro_path)
 
 
 def model_from_config(cfg: object, symbols: list[str] | None = None) -> SyntheticModel:

@@ -178,10 +178,12 @@ def measure_decision_latency(
 ) -> dict[str, float]:
     """Wall-clock time of ``HierarchicalTradingSystem.step()`` per decision, in ms.
 
+    The system runs as in paper trading, with the communication hub of ``agents.communication``.
     Runs ``warmup + n_decisions`` decisions (at most the split's length) from the split's first
     tradable row against a :class:`PaperBroker`; the warm-up calls are not timed. Returns
     ``{"median_ms", "p95_ms", "max_ms", "n"}`` over the timed calls (one thread, CPU).
     """
+    from mtquant.agents.hierarchical.communication import CommunicationHub
     from mtquant.agents.hierarchical.hierarchical_system import HierarchicalTradingSystem
     from mtquant.execution.paper_broker import PaperBroker
 
@@ -190,8 +192,9 @@ def measure_decision_latency(
     total = min(warmup + n_decisions, split[1] - 1 - start)
     if total <= warmup:
         raise DataError(f"split rows {split}: too short to time {n_decisions} decisions")
+    hub = CommunicationHub.from_config(cfg.agents.communication)  # messaging as in live trading
     system = HierarchicalTradingSystem(
-        None, None, RiskLimits.from_config(cfg.risk, universe), None, universe, cfg.env,
+        None, None, RiskLimits.from_config(cfg.risk, universe), hub, universe, cfg.env,
         policy=policy,
     )  # fmt: skip
     broker = PaperBroker(features, universe, cfg.env, cfg.risk, start_row=start, stop_row=split[1])
