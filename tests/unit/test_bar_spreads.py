@@ -56,12 +56,16 @@ def test_tape_without_quoted_spreads_charges_the_instrument_table_on_every_row()
     assert table[0].item() == 0.5 * 0.00012  # EURUSD in conf/instruments/all8.yaml
 
 
-def test_packaged_data_quotes_no_spread_so_fills_pay_the_table_as_before() -> None:
+def test_packaged_real_series_pay_the_table_and_proxies_its_fraction_of_the_price() -> None:
     cfg = to_object(compose_config("train", ["data=packaged"]))
     features = compute_features(load_market_data(cfg), UNIVERSE)
     tape = MarketTape.from_features(features, UNIVERSE)
-    table = 0.5 * UNIVERSE.terms()["spread"]
-    assert torch.equal(tape.half_spread, table.expand_as(tape.close))
+    table = (0.5 * UNIVERSE.terms()["spread"]).expand_as(tape.close)
+    proxy = torch.tensor([s in ("XAUUSD", "US30") for s in UNIVERSE.symbols])
+    assert torch.equal(tape.half_spread[:, ~proxy], table[:, ~proxy])  # real: no quotes
+    gold = UNIVERSE.symbols.index("XAUUSD")  # the table's 0.30 USD at 1,300 USD/oz
+    expected = 0.5 * 0.30 / 1300.0 * tape.close[:, gold]
+    torch.testing.assert_close(tape.half_spread[:, gold], expected, rtol=1e-12, atol=0.0)
 
 
 def test_quoted_spread_of_the_fill_bar_is_paid_by_a_usd_quoted_order() -> None:

@@ -22,6 +22,7 @@ from mtquant.data.align import align, to_market_data
 from mtquant.data.macro_series import with_macro_series
 from mtquant.data.market_data import MarketData
 from mtquant.data.packaged import load_packaged
+from mtquant.data.proxies import PROXY_PARENTS
 from mtquant.data.readers import read_symbol
 from mtquant.data.synthetic import SyntheticModel, load_synthetic, synthetic_model
 from mtquant.errors import ConfigError, DataError
@@ -46,7 +47,7 @@ def resolve(cfg: Any) -> tuple[DataConfig, list[str]]:
     return data, [str(s) for s in symbols]
 
 
-def table_spreads(cfg: Any, symbols: list[str]) -> dict[str, float]:
+def table_spreads(cfg: Any, symbols: list[str], source: str = "synthetic") -> dict[str, float]:
     """``symbol -> spread`` (price units) of the run's instrument table ``cfg.instruments.symbols``
     (a RunConfig or a composed DictConfig); a symbol the table lacks is a :class:`DataError`."""
     instruments = cfg.instruments
@@ -57,14 +58,15 @@ def table_spreads(cfg: Any, symbols: list[str]) -> dict[str, float]:
     missing = [s for s in symbols if s not in catalogue]
     if missing:
         raise DataError(
-            f"data.source=synthetic: symbol {missing[0]} has no spread in the instrument table "
+            f"data.source={source}: symbol {missing[0]} has no spread in the instrument table "
             f"(config instruments.symbols); known: {', '.join(sorted(catalogue))}"
         )
     return {s: float(catalogue[s].spread) for s in symbols}
 
 
 def _packaged(cfg: Any, data_cfg: DataConfig, symbols: list[str]) -> MarketData:
-    return load_packaged(data_cfg, symbols)
+    proxies = [s for s in symbols if s in PROXY_PARENTS]  # they quote the table's spread
+    return load_packaged(data_cfg, symbols, table_spreads(cfg, proxies, data_cfg.source))
 
 
 def _synthetic(cfg: Any, data_cfg: DataConfig, symbols: list[str]) -> MarketData:

@@ -10,7 +10,8 @@
   reports them); any other problem is a validation error.
 
 :func:`load_packaged` aligns the real series and appends the labelled proxies (US30, XAUUSD) of
-:mod:`mtquant.data.proxies`. Parsed series are cached in-process (they are immutable inputs);
+:mod:`mtquant.data.proxies`, generated causally from the first packaged date (a later
+``data.start`` slices the same path). Parsed series are cached in-process (they are immutable inputs);
 callers get copies.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,13 @@ from mtquant.config.data import DataConfig
 from mtquant.data.align import align, dated_provenance, to_market_data
 from mtquant.data.bars import Bars, make_bars
 from mtquant.data.market_data import FIELDS, MarketData, Provenance
-from mtquant.data.proxies import PROXY_PARENTS, gold_proxy, us30_proxy
+from mtquant.data.proxies import (
+    PROXY_PARENTS,
+    PROXY_START,
+    SPREAD_REFERENCE,
+    gold_proxy,
+    us30_proxy,
+)
 from mtquant.data.validation import check_bars, date_rows
 from mtquant.errors import DataError
 
@@ -114,21 +122,36 @@ def packaged_real(symbol: str) -> Bars:
     return wti_spot()
 
 
-def load_packaged(data_cfg: DataConfig, symbols: list[str]) -> MarketData:
-    """Real packaged series plus the labelled proxies (US30, XAUUSD) for ``symbols``."""
+def load_packaged(
+    data_cfg: DataConfig, symbols: list[str], table_spread: Mapping[str, float] | None = None
+) -> MarketData:
+    """Real packaged series plus the labelled proxies (US30, XAUUSD) for ``symbols``.
+
+    ``table_spread`` (symbol -> the instrument table's spread, price units): each proxy bar then
+    quotes it as a constant fraction of the price (:data:`~mtquant.data.proxies.SPREAD_REFERENCE`);
+    without it the proxies quote no spread and fills pay the table's constant one.
+    """
     unknown = [s for s in symbols if s not in PACKAGED_SYMBOLS]
     if unknown:
         raise DataError(
             f"data.source=packaged: unknown symbol {unknown[0]}; "
             f"available: {', '.join(PACKAGED_SYMBOLS)}"
         )
+    spreads = tuple(
+        sorted((s, float(v)) for s, v in (table_spread or {}).items() if s in PROXY_PARENTS)
+    )
     key = (tuple(symbols), data_cfg.start, data_cfg.end, data_cfg.max_ffill_days, data_cfg.seed)
-    return _copy(_packaged_cached(*key))
+    return _copy(_packaged_cached(*key, spreads))
 
 
 @functools.lru_cache(maxsize=8)
 def _packaged_cached(
-    symbols: tuple[str, ...], start: str | None, end: str | None, max_ffill: int, seed: int
+    symbols: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    max_ffill: int,
+    seed: int,
+    spreads: tuple[tuple[str, float], ...] = (),
 ) -> MarketData:
     proxies = [s for s in symbols if s in PROXY_PARENTS]
     real = list(
@@ -138,30 +161,62 @@ def _packaged_cached(
         )
     )
     bars = {s: packaged_real(s) for s in real}
-    aligned = align(bars, start, end, max_ffill)
-    base = to_market_data(aligned, bars)
-    return add_proxies(base, proxies, seed).select(list(symbols))
+    base = to_market_data(align(bars, start, end, max_ffill), bars)
+    if not proxies:
+        return base.select(list(symbols))
+    # the proxies start on the first packaged date whatever data.start is: a later window is a
+    # slice of the same path (same symbols, so the same calendar), never a re-started one
+    later_start = start is not None and pd.Timestamp(start) > pd.Timestamp(PROXY_START)
+    history = (
+        to_market_data(align(bars, PROXY_START, end, max_ffill), bars) if later_start else base
+    )
+    return add_proxies(base, proxies, seed, history, dict(spreads)).select(list(symbols))
 
 
-def add_proxies(base: MarketData, proxies: list[str], seed: int) -> MarketData:
-    """Append the seeded proxies (close-only) built on the aligned real data."""
+def add_proxies(
+    base: MarketData,
+    proxies: list[str],
+    seed: int,
+    history: MarketData | None = None,
+    table_spread: Mapping[str, float] | None = None,
+) -> MarketData:
+    """Append the seeded proxies (close-only) to ``base``.
+
+    They are generated causally on ``history`` (the same instruments aligned from the first
+    packaged date, :data:`~mtquant.data.proxies.PROXY_START`; ``base`` itself by default) and
+    taken on ``base``'s dates, so a proxy's value on a day depends neither on ``data.start`` nor
+    on ``data.end``. The parents' closes are already aligned: a forward-filled day is a zero
+    return, so the fill adds no information either. A proxy in ``table_spread`` quotes that
+    spread per bar as a constant fraction of its price (``spread * close / SPREAD_REFERENCE``).
+    """
     if not proxies:
         return base
-    close = base.close.numpy()
-    mask = base.mask.numpy()
-    idx = {s: k for k, s in enumerate(base.symbols)}
+    history = base if history is None else history
+    rows = history.dates.get_indexer(base.dates)
+    if (rows < 0).any():
+        missing = base.dates[rows < 0][0].date()
+        raise DataError(f"packaged proxies: {missing} is not in the proxies' history calendar")
+    close = history.close.numpy()
+    mask = history.mask.numpy()
+    idx = {s: k for k, s in enumerate(history.symbols)}
     cols, masks, prov = [], [], dict(base.provenance)
     for sym in proxies:
         rng = np.random.default_rng([seed, PROXY_STREAM[sym]])
         if sym == "US30":
-            c, m, p = us30_proxy(close[:, idx["SPX500"]], mask[:, idx["SPX500"]], base.dates, rng)
+            spx = idx["SPX500"]
+            c, m, p = us30_proxy(close[:, spx], mask[:, spx], history.dates, rng)
         else:
             fx = {s: close[:, idx[s]] for s in PROXY_PARENTS["XAUUSD"]}
-            c, m, p = gold_proxy(fx, base.dates, rng)
-        cols.append(c)
-        masks.append(m)
+            c, m, p = gold_proxy(fx, history.dates, rng)
+        cols.append(c[rows])
+        masks.append(m[rows])
         prov[sym] = dated_provenance(p, base.dates)
     extra = _close_only(np.stack(cols, axis=1))
+    quoted = [s in (table_spread or {}) for s in proxies]
+    for k, sym in enumerate(proxies):
+        if quoted[k]:
+            fraction = float(table_spread[sym]) / SPREAD_REFERENCE[sym]  # type: ignore[index]
+            extra[:, k, FIELDS.index("spread")] = fraction * extra[:, k, FIELDS.index("close")]
     n_extra = len(proxies)
     return MarketData(
         dates=base.dates,
@@ -170,7 +225,7 @@ def add_proxies(base: MarketData, proxies: list[str], seed: int) -> MarketData:
         mask=torch.cat([base.mask, torch.from_numpy(np.stack(masks, axis=1))], dim=1),
         has_range=torch.cat([base.has_range, torch.zeros(n_extra, dtype=torch.bool)]),
         has_volume=torch.cat([base.has_volume, torch.zeros(n_extra, dtype=torch.bool)]),
-        has_spread=torch.cat([base.has_spread, torch.zeros(n_extra, dtype=torch.bool)]),
+        has_spread=torch.cat([base.has_spread, torch.tensor(quoted, dtype=torch.bool)]),
         provenance=prov,
         gaps=list(base.gaps),
     )
