@@ -73,12 +73,16 @@ def run_parity(policy, sized_policy, use_hub: bool) -> int:
     return sum(d.binding != "none" for d in system.decisions)
 
 
-def test_hierarchical_policy_step_and_paper_broker_match_the_env_for_250_days() -> None:
+@pytest.mark.parametrize("system_sizes", [False, True])
+def test_hierarchical_policy_step_and_paper_broker_match_the_env_for_250_days(
+    system_sizes: bool,
+) -> None:
+    """The collector's ``with_sizing`` policy, or the bare policy sized by the system itself."""
     cfg = to_object(compose_config("train", []))
     torch.manual_seed(0)
     policy = build_policy(cfg.agents, cfg.instruments).eval()
     sized = policy.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
-    run_parity(sized, sized, use_hub=True)
+    run_parity(policy if system_sizes else sized, sized, use_hub=True)
 
 
 def test_fixed_weight_rule_step_and_paper_broker_match_the_env_for_250_days() -> None:

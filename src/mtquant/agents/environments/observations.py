@@ -70,9 +70,16 @@ def drawdown(state: KernelState) -> torch.Tensor:
 
 
 def observe(
-    state: KernelState, tape: FeatureTape
+    state: KernelState, tape: FeatureTape, metrics: torch.Tensor | None = None
 ) -> dict[str, torch.Tensor | dict[str, torch.Tensor]]:
-    """Every observation the policy reads, for the accounts' current rows ``state.t``."""
+    """Every observation the policy reads, for the accounts' current rows ``state.t``.
+
+    ``metrics``: :func:`~mtquant.execution.kernel.specialist_metrics` of ``state`` when the
+    caller already computed it (the decision cycle, whose performance reports read it too);
+    computed here otherwise.
+    """
+    if metrics is None:
+        metrics = specialist_metrics(state)
     t = state.t
     close = tape.prices.close[t]  # [B, N]
     eq = state.equity
@@ -90,7 +97,7 @@ def observe(
             (rets.std(dim=1, unbiased=False) * 100.0)[:, None].float(),
             drawdown(state)[:, None].float(),
             tape.correlations[t],
-            specialist_metrics(state).float(),
+            metrics.float(),
             tape.macro[t],
         ],
         dim=1,

@@ -146,15 +146,22 @@ class CommunicationHub:
         correlation_id: str | None = None,
         timestamp: datetime | None = None,
     ) -> list[AllocationMessage]:
-        """Meta -> each specialist: its share, the common appetite and regime."""
-        alloc = np.asarray(allocation, dtype=np.float64).reshape(-1)
-        if alloc.size != len(specialists):
+        """Meta -> each specialist: its share, the common appetite and regime.
+
+        Checked as Python floats (one conversion; numpy calls on three numbers cost more than
+        the checks): no share below ``-1e-9`` and their sum (left to right) within ``1e-4`` of 1.
+        """
+        if type(allocation) is list and all(type(a) is float for a in allocation):
+            alloc = allocation  # already Python floats (float64): what the conversion gives
+        else:
+            alloc = np.asarray(allocation, dtype=np.float64).reshape(-1).tolist()
+        if len(alloc) != len(specialists):
             raise DataError(
-                f"send_allocation: {alloc.size} allocations for {len(specialists)} specialists "
+                f"send_allocation: {len(alloc)} allocations for {len(specialists)} specialists "
                 f"{list(specialists)}"
             )
-        if (alloc < -1e-9).any() or abs(alloc.sum() - 1.0) > 1e-4:
-            raise DataError(f"send_allocation: allocation {alloc.tolist()} is not on the simplex")
+        if any(a < -1e-9 for a in alloc) or abs(sum(alloc) - 1.0) > 1e-4:
+            raise DataError(f"send_allocation: allocation {alloc} is not on the simplex")
         if not 0.0 <= risk_appetite <= 1.0:
             raise DataError(f"send_allocation: risk_appetite={risk_appetite}, expected in [0, 1]")
         if market_regime not in REGIMES:
