@@ -28,6 +28,16 @@ NOT_YET_WIRED = {
     "risk.correlation_window",
     "risk.spike_ratio",
     "risk.breakdown_ratio",
+    "risk.max_drawdown",
+    "risk.breaker_var_streak",
+    "risk.breaker_on_correlation_spike",
+    "risk.breaker_response",
+    "risk.breaker_scale",
+    "risk.breaker_cooldown_days",
+    "risk.stress",
+    "risk.stress.*.name",
+    "risk.stress.*.start",
+    "risk.stress.*.end",
 }
 # modules whose reads do not count: composing, validating, hashing, copying a config
 IGNORED_MODULES = ("dataclasses", "omegaconf", "mtquant.config", "copy", "hydra")

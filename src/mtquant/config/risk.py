@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from mtquant.config.validation import in_open_unit, in_unit, one_of, positive, require
+import pandas as pd
+
+from mtquant.config.validation import ConfigError, in_open_unit, in_unit, one_of, positive, require
+
+BREAKER_RESPONSES = ("scale", "flatten")
+
+
+@dataclass
+class StressWindow:
+    """A named historical window whose returns stress tests and reports replay."""
+
+    name: str = "window"
+    start: str = "2008-09-01"  # first day (inclusive)
+    end: str = "2008-11-28"  # last day (inclusive)
+
+    def validate(self) -> None:
+        try:
+            start, end = pd.Timestamp(self.start), pd.Timestamp(self.end)
+        except ValueError as exc:
+            raise ConfigError(f"config risk.stress {self.name!r}: bad date ({exc})") from None
+        require(start <= end, f"risk.stress.{self.name}.end", self.end, f">= start {self.start}")
+
+
+def _stress_windows() -> list[StressWindow]:
+    return [
+        StressWindow("2008 crash", "2008-09-01", "2008-11-28"),
+        StressWindow("2011 August", "2011-08-01", "2011-08-31"),
+        StressWindow("2015 August", "2015-08-03", "2015-08-31"),
+        StressWindow("2018 February", "2018-02-01", "2018-02-28"),
+    ]
 
 
 @dataclass
@@ -30,6 +59,18 @@ class RiskConfig:
     # enforce the limits through the inductor-compiled core (limits_core.py): ~3x faster per
     # call at B = 1024, but the first call per batch shape compiles (seconds); off for tests
     compile: bool = False
+    # circuit breaker (the plan's 15% drawdown): trips on a drawdown beyond max_drawdown, on
+    # breaker_var_streak consecutive losses beyond the ex-ante VaR, or on a correlation spike;
+    # then scales every target by breaker_scale (or flattens) for breaker_cooldown_days decisions
+    max_drawdown: float = 0.15  # drawdown from peak equity that trips the breaker
+    breaker_var_streak: int = 3  # consecutive VaR breaches that trip it
+    breaker_on_correlation_spike: bool = True  # a correlation spike (spike_ratio) trips it
+    breaker_response: str = "scale"  # scale | flatten
+    breaker_scale: float = 0.5  # target multiplier while the breaker is on (response scale)
+    breaker_cooldown_days: int = 5  # decisions the response lasts after the last trip
+    # named historical windows: reports show every strategy's VaR, ES and realised loss there,
+    # and replay their returns on each strategy's last book (a scenario check)
+    stress: list[StressWindow] = field(default_factory=_stress_windows)
 
     def validate(self) -> None:
         positive("risk.max_portfolio_var", self.max_portfolio_var)
@@ -63,3 +104,17 @@ class RiskConfig:
         require(
             0 < self.breakdown_ratio < 1, "risk.breakdown_ratio", self.breakdown_ratio, "in (0, 1)"
         )
+        in_open_unit("risk.max_drawdown", self.max_drawdown)
+        require(
+            self.breaker_var_streak >= 1, "risk.breaker_var_streak", self.breaker_var_streak, ">= 1"
+        )
+        one_of("risk.breaker_response", self.breaker_response, BREAKER_RESPONSES)
+        in_unit("risk.breaker_scale", self.breaker_scale)
+        require(
+            self.breaker_cooldown_days >= 1,
+            "risk.breaker_cooldown_days",
+            self.breaker_cooldown_days,
+            ">= 1",
+        )
+        names = [w.name for w in self.stress]
+        require(len(set(names)) == len(names), "risk.stress", names, "distinct window names")
