@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +17,14 @@ from mtquant.errors import ConfigError, DataError
 from mtquant.evaluation import RiskInterventions, StrategyResult
 from mtquant.evaluation.backtest import first_trading_row, run_strategy
 from mtquant.evaluation.combine import ensemble, stitch
-from mtquant.evaluation.walk_forward_report import BacktestPlan, aggregate_rows
+from mtquant.evaluation.evaluation_report import SYSTEM
+from mtquant.evaluation.results import summarise
+from mtquant.evaluation.walk_forward_report import (
+    BacktestPlan,
+    FoldRun,
+    aggregate_rows,
+    write_backtest_report,
+)
 from mtquant.features.feature_set import FeatureSet
 from mtquant.instruments import InstrumentUniverse
 from mtquant.testing.random_walk import random_walk_features
@@ -46,6 +56,14 @@ def test_run_strategy_covers_the_split_and_pairs_returns_with_ex_ante_var(setup:
     np.testing.assert_allclose(res.var_forecasts, cfg.risk.max_portfolio_var, rtol=1e-6)
     assert res.interventions.binding_counts.get("var", 0) > 0
     assert (res.interventions.proposed_var > res.var_forecasts).all()
+    # the correlation behind each decision, from the cov observation the transform used
+    assert res.correlation_matrices is not None
+    assert res.correlation_matrices.shape == (res.returns.size, 8, 8)
+    diag = np.diagonal(res.correlation_matrices, axis1=1, axis2=2)
+    np.testing.assert_allclose(diag, 1.0, rtol=1e-6)
+    wce = summarise(res, n_boot=20)["weighted_correlation_exposure"]
+    assert -1.0 <= wce["mean"] <= wce["max"] <= 1.0 and wce["days_with_pairs"] > 0
+    assert res.var_forecasts_99 is None and res.es_forecasts is None  # not produced yet
 
 
 def test_cost_multiplier_scales_the_first_days_costs(setup: Setup) -> None:
@@ -72,7 +90,9 @@ def test_fold_splits_validate_on_the_end_of_the_training_window() -> None:
         fold_splits(dates, folds[0], val_months=6, warmup_days=1000)
 
 
-def _result(name: str, start: str, returns: list[float], var: list[float]) -> StrategyResult:
+def _result(
+    name: str, start: str, returns: list[float], var: list[float], **extra: object
+) -> StrategyResult:
     n = len(returns)
     r = np.asarray(returns)
     return StrategyResult(
@@ -80,8 +100,13 @@ def _result(name: str, start: str, returns: list[float], var: list[float]) -> St
         np.ones((n, 2)), {c: np.ones(n) for c in ("spread", "commission", "slippage", "swap")},
         100.0, var_forecasts=np.asarray(var),
         interventions=RiskInterventions({"var": 1}, np.asarray(var) * 2, np.asarray(var)),
-        correlation_exposure=np.asarray(var) * 10,
+        correlation_exposure=np.asarray(var) * 10, sectors=["fx", "equity"],
+        **extra,  # type: ignore[arg-type]
     )  # fmt: skip
+
+
+def _corr(rho: float, n: int) -> np.ndarray:
+    return np.broadcast_to(np.array([[1.0, rho], [rho, 1.0]]), (n, 2, 2))
 
 
 def test_stitch_recompounds_equity_and_sums_interventions() -> None:
@@ -94,6 +119,71 @@ def test_stitch_recompounds_equity_and_sums_interventions() -> None:
     np.testing.assert_allclose(s.var_forecasts, [0.01, 0.02, 0.015])
     with pytest.raises(ConfigError, match="overlap"):
         stitch([b, a])
+
+
+def test_stitch_and_ensemble_carry_99_var_es_and_correlations() -> None:
+    kw = {"var_forecasts_99": [0.03, 0.04], "es_forecasts": [0.02, 0.03]}
+    a = _result("s", "2020-01-01", [0.1, -0.1], [0.01, 0.02], correlation_matrices=_corr(0.2, 2),
+                **kw)  # fmt: skip
+    b = _result("s", "2020-07-01", [0.05], [0.015], var_forecasts_99=[0.05],
+                es_forecasts=[0.01], correlation_matrices=_corr(0.6, 1))  # fmt: skip
+    s = stitch([a, b])
+    assert s.var_forecasts_99 is not None and s.es_forecasts is not None
+    np.testing.assert_allclose(s.var_forecasts_99, [0.03, 0.04, 0.05])
+    np.testing.assert_allclose(s.es_forecasts, [0.02, 0.03, 0.01])
+    assert s.correlation_matrices is not None
+    np.testing.assert_allclose(s.correlation_matrices[:, 0, 1], [0.2, 0.2, 0.6])
+    # a period without the forecasts makes the stitched series absent, never partly filled
+    assert stitch([a, _result("s", "2020-07-01", [0.05], [0.015])]).var_forecasts_99 is None
+
+    c = _result("s", "2020-01-01", [0.0, 0.0], [0.03, 0.0], var_forecasts_99=[0.05, 0.0],
+                es_forecasts=[0.04, 0.01], correlation_matrices=_corr(0.2, 2))  # fmt: skip
+    e = ensemble([a, c], "sys")
+    assert e.var_forecasts_99 is not None and e.es_forecasts is not None
+    np.testing.assert_allclose(e.var_forecasts_99, [0.04, 0.02])  # mean: an upper bound
+    np.testing.assert_allclose(e.es_forecasts, [0.03, 0.02])
+    assert e.correlation_matrices is not None
+    np.testing.assert_allclose(e.correlation_matrices[:, 0, 1], [0.2, 0.2])
+
+
+def test_walk_forward_metrics_hold_var_backtest_of_every_headline_strategy(tmp_path) -> None:
+    cfg = to_object(compose_config(
+        "backtest", ["extras.seeds=[0,1]", "extras.cost_multipliers=[1.0]"]))  # fmt: skip
+    dates = pd.bdate_range("2000-01-03", "2006-12-29")
+    folds = walk_forward_folds(dates, WalkForwardConfig(3, 12, 6))[:2]
+    rng = np.random.default_rng(3)
+
+    def res(name: str, k: int, scale: float) -> StrategyResult:
+        n = 60
+        r = list(rng.normal(0.0, scale, n))
+        start = str(np.datetime64("2004-01-05") + 200 * k)
+        return _result(name, start, r, [0.02] * n, correlation_matrices=_corr(0.5, n))
+
+    runs = [
+        FoldRun(
+            fold=f, splits=fold_splits(dates, f, val_months=6, warmup_days=100),
+            system={s: {1.0: res(SYSTEM, k, 0.015)} for s in (0, 1)},
+            baselines={"equal_weight": {1.0: res("equal_weight", k, 0.01)}},
+            train_seconds={0: 1.0, 1: 1.0}, latency={"median_ms": 2.0},
+        )
+        for k, f in enumerate(folds)
+    ]  # fmt: skip
+    data = SimpleNamespace(dates=dates, provenance={})
+    paths = write_backtest_report(cfg, data, runs, tmp_path, wall_seconds=1.0)
+    metrics = json.loads(paths["metrics"].read_text())
+    assert set(metrics["strategies"]) == {SYSTEM, "equal_weight"}
+    for name, s in metrics["strategies"].items():
+        vb = s["var_backtest"]
+        assert vb["days"] == 120 and vb["status"] == "measured", name  # folds stitched
+        for key in ("breach_rate", "kupiec_p", "conditional_coverage_p"):
+            assert vb[key] is not None and 0.0 <= vb[key] <= 1.0, (name, key)
+        assert s["var_backtest_99"]["status"] == "not measured", name
+        assert s["weighted_correlation_exposure"]["max"] == pytest.approx(0.5), name
+        assert s["sector_allocation"]["mean_share"] == pytest.approx({"fx": 0.5, "equity": 0.5})
+    assert metrics["targets"][2]["target"].startswith("VaR backtest")
+    assert all("enforced by construction" in r["target"] for r in metrics["enforced"])
+    runs_table = metrics["extra_tables"]["Runs"]
+    assert all(r["var_breach_rate"] is not None for r in runs_table)
 
 
 def test_ensemble_averages_returns_and_vars_and_takes_max_correlation() -> None:

@@ -100,6 +100,24 @@ def test_exposure_by_sector_gross_and_net():
     np.testing.assert_allclose(net["equity"], [0.1, -0.3])
 
 
+def test_sector_allocation_shares_of_gross_by_hand():
+    from mtquant.evaluation.results import sector_allocation
+
+    w = np.array([[0.5, -0.2, 0.1], [0.0, 0.4, -0.3], [0.0, 0.0, 0.0]])
+    out = sector_allocation(w, ["fx", "fx", "equity"], cap=1.2)
+    # day 0: fx 0.7, equity 0.1 of 0.8; day 1: fx 0.4, equity 0.3 of 0.7; day 2: flat, left out
+    assert out["days_with_book"] == 2
+    assert out["mean_share"]["fx"] == pytest.approx((0.7 / 0.8 + 0.4 / 0.7) / 2, rel=1e-12)
+    assert out["mean_share"]["equity"] == pytest.approx((0.1 / 0.8 + 0.3 / 0.7) / 2, rel=1e-12)
+    assert sum(out["mean_share"].values()) == pytest.approx(1.0, rel=1e-12)
+    assert out["max_gross"] == pytest.approx({"fx": 0.7, "equity": 0.3})
+    assert out["cap"] == 1.2 and out["within_cap"] is True
+    assert sector_allocation(w, ["fx", "fx", "equity"], cap=0.5)["within_cap"] is False
+    flat = sector_allocation(np.zeros((2, 3)), ["fx", "fx", "equity"])
+    assert flat["days_with_book"] == 0 and flat["mean_share"] == {"fx": None, "equity": None}
+    assert flat["within_cap"] is None  # no cap given
+
+
 def test_constant_returns_give_documented_values():
     assert m.sharpe_ratio([0.0] * 10) == 0.0
     assert m.sharpe_ratio([0.001] * 10) is None  # undefined, never inf

@@ -105,3 +105,69 @@ def test_bad_coverage_and_empty_hits_are_rejected():
         vb.kupiec_pof([], 0.95)
     with pytest.raises(DataError, match="at least 2"):
         vb.christoffersen_independence([True])
+
+
+def _scipy_pvalues(hits: np.ndarray, p: float) -> tuple[float, float, float]:
+    """Kupiec, independence and conditional-coverage p-values straight from scipy.stats."""
+    from scipy import stats
+
+    n, x = hits.size, int(hits.sum())
+    lr_pof = -2 * (stats.binom.logpmf(x, n, p) - stats.binom.logpmf(x, n, x / n))
+    prev, cur = hits[:-1], hits[1:]
+    n00, n01 = int(np.sum(~prev & ~cur)), int(np.sum(~prev & cur))
+    n10, n11 = int(np.sum(prev & ~cur)), int(np.sum(prev & cur))
+    p01, p11, pi = n01 / (n00 + n01), n11 / (n10 + n11), (n01 + n11) / (n - 1)
+    markov = (
+        stats.bernoulli.logpmf(cur[~prev], p01).sum() + stats.bernoulli.logpmf(cur[prev], p11).sum()
+    )
+    lr_ind = -2 * (stats.bernoulli.logpmf(cur, pi).sum() - markov)
+    return (
+        float(stats.chi2.sf(lr_pof, 1)),
+        float(stats.chi2.sf(lr_ind, 1)),
+        float(stats.chi2.sf(lr_pof + lr_ind, 2)),
+    )
+
+
+def test_breach_count_and_p_values_match_a_direct_scipy_computation():
+    r = np.array([-0.030, 0.010, -0.025, -0.021, 0.000, -0.019, 0.020, -0.050, 0.004, -0.020,
+                  0.015, -0.001, -0.022, 0.008, -0.010, 0.003])  # fmt: skip
+    var = np.full(r.size, 0.02)
+    # losses strictly beyond 2%: days 0, 2, 3, 7, 12 (day 9 loses exactly 2%: no breach)
+    hits = vb.var_breaches(r, var)
+    assert np.flatnonzero(hits).tolist() == [0, 2, 3, 7, 12]
+    out = vb.var_backtest(r, var, 0.95)
+    assert out["breaches"] == 5 and out["breach_rate"] == pytest.approx(5 / 16)
+    kp, ip, ccp = _scipy_pvalues(hits, 0.05)
+    assert out["kupiec_p"] == pytest.approx(kp, rel=1e-9)
+    assert out["independence_p"] == pytest.approx(ip, rel=1e-9)
+    assert out["conditional_coverage_p"] == pytest.approx(ccp, rel=1e-9)
+    # at 99% the same breaches are further from the 1% expected: a smaller Kupiec p
+    kp99, _, ccp99 = _scipy_pvalues(hits, 0.01)
+    out99 = vb.var_backtest(r, var, 0.99)
+    assert out99["expected_rate"] == pytest.approx(0.01)
+    assert out99["kupiec_p"] == pytest.approx(kp99, rel=1e-9) and kp99 < kp
+    assert out99["conditional_coverage_p"] == pytest.approx(ccp99, rel=1e-9)
+
+
+def test_es_backtest_compares_breach_day_losses_with_forecast_es():
+    r = np.array([-0.03, 0.01, -0.05, -0.01])
+    var = np.full(4, 0.02)
+    es = np.array([0.025, 0.03, 0.035, 0.03])
+    out = vb.es_backtest(r, var, es)
+    # breaches on days 0 and 2: mean loss (0.03 + 0.05) / 2 = 0.04, mean ES 0.03
+    assert out["breach_days"] == 2
+    assert out["mean_breach_loss"] == pytest.approx(0.04)
+    assert out["mean_es_forecast"] == pytest.approx(0.03)
+    assert out["loss_to_es_ratio"] == pytest.approx(4 / 3)
+
+
+def test_es_backtest_without_breaches_has_no_means():
+    out = vb.es_backtest([0.01, -0.01], [0.02, 0.02], [0.03, 0.03])
+    assert out == {
+        "breach_days": 0,
+        "mean_breach_loss": None,
+        "mean_es_forecast": None,
+        "loss_to_es_ratio": None,
+    }
+    with pytest.raises(DataError, match="es_forecasts"):
+        vb.es_backtest([0.01, -0.01], [0.02, 0.02], [0.03, -0.03])

@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
 from mtquant.agents.sizing import execution_note
 from mtquant.config import RunConfig
 from mtquant.data.market_data import Provenance
 from mtquant.data.splits import Splits
 from mtquant.evaluation.backtest import return_correlation
 from mtquant.evaluation.report import provenance_rows, write_report
-from mtquant.evaluation.results import StrategyResult, summarise, target_table
+from mtquant.evaluation.results import StrategyResult, enforced_table, summarise, target_table
 from mtquant.evaluation.verdict import VerdictContext
 from mtquant.features.feature_set import FeatureSet
 
@@ -54,29 +58,52 @@ def count_trials(card: Mapping[str, Any], n_strategies: int) -> int:
     return n_strategies + sweep - 1
 
 
+def market_returns(features: FeatureSet) -> tuple[NDArray[Any], NDArray[np.float64]]:
+    """``(dates [T], returns [T, N])`` of the loaded data: the features' daily USD position
+    returns, which the stress-window replay applies to each strategy's last book."""
+    dates = np.asarray(features.dates.values, dtype="datetime64[D]")
+    return dates, features.returns.detach().to(torch.float64).cpu().numpy()
+
+
 def score(
     cfg: RunConfig,
     results: list[StrategyResult],
     n_trials: int,
     latency_ms: float | None,
     period: str,
-) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """Summaries of every result and the target table of the system (the first result)."""
+    market: tuple[NDArray[Any], NDArray[np.float64]] | None = None,
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Summaries of every result, the target table of the system (the first result, realised
+    outcomes) and its enforced-by-construction limits.
+
+    Every summary holds the VaR backtests, sector shares and the ``risk.stress`` windows; with
+    ``market`` (:func:`market_returns`) the windows are also replayed on each last book.
+    """
+    risk = cfg.risk
+    sector_cap = risk.max_sector_allocation * risk.max_gross_leverage
     sums = {
         r.name: summarise(
             r,
             n_trials=n_trials,
-            var_coverage=cfg.risk.var_confidence,
-            var_limit=cfg.risk.max_portfolio_var,
+            var_coverage=risk.var_confidence,
+            var_limit=risk.max_portfolio_var,
             seed=cfg.seed,
+            sector_cap=sector_cap,
+            stress_windows=risk.stress,
+            market=market,
         )  # fmt: skip
         for r in results
     }
+    system = sums[results[0].name]
     targets = target_table(
-        sums[results[0].name], latency_ms=latency_ms, var_limit=cfg.risk.max_portfolio_var,
-        correlation_target=cfg.risk.max_correlation_exposure, period=period,
+        system, latency_ms=latency_ms, var_limit=risk.max_portfolio_var,
+        correlation_target=risk.max_correlation_exposure, period=period,
     )  # fmt: skip
-    return sums, targets
+    enforced = enforced_table(
+        system, var_limit=risk.max_portfolio_var,
+        correlation_target=risk.max_correlation_exposure, sector_cap=sector_cap,
+    )  # fmt: skip
+    return sums, targets, enforced
 
 
 def write_evaluation_report(
@@ -93,7 +120,9 @@ def write_evaluation_report(
     first, last = results[0].dates[0], results[0].dates[-1]
     months = cfg.data.split.test_months if ev.split == "test" else cfg.data.split.val_months
     label = f"{months}-month {ev.split}" if ev.split != "train" else "train split"
-    sums, targets = score(cfg, results, n_trials, ev.latency["median_ms"], label)
+    sums, targets, enforced = score(
+        cfg, results, n_trials, ev.latency["median_ms"], label, market_returns(features)
+    )
     notes = [
         f"Phases loaded from {run_dir}: {', '.join(ev.phases)}.",
         execution_note(cfg.agents.position_mode),
@@ -128,4 +157,5 @@ def write_evaluation_report(
     return write_report(
         out_dir, results, sums, provenance_rows(provenance), split_desc, ctx_v, extra,
         target_rows=targets, correlation=return_correlation(features, ev.rows),
+        enforced_rows=enforced,
     )  # fmt: skip

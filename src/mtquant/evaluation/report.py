@@ -1,5 +1,12 @@
 """Write ``metrics.json``, the PNG plots and one self-contained ``report.html``.
 
+Besides the metrics, targets and plots, the page shows for every strategy the risk figures of
+its summary (:func:`~mtquant.evaluation.results.summarise`): the VaR backtest at
+``var_confidence`` and at 99% and the ES backtest ("not measured" where the forecasts were not
+recorded), the correlation exposures, the sector allocation as shares of gross notional next to
+the enforced cap, and the ``risk.stress`` windows (realised inside the period, and replayed on
+the last book).
+
 The page has no external references (CSS inline, images as base64 data URIs), so it can be
 mailed or archived as one file. Both text files are written atomically (temp file in the same
 directory, then ``os.replace``), and the JSON is dumped with ``allow_nan=False``: a NaN or inf
@@ -53,7 +60,7 @@ _METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("var_breaches", "VaR breaches", "text"),
     ("kupiec_p", "Kupiec p", "ratio3"),
     ("christoffersen_cc_p", "Christoffersen CC p", "ratio3"),
-    ("var_compliance", "VaR compliance", "pct"),
+    ("var_compliance", "VaR <= limit (enforced)", "pct"),
 )
 
 
@@ -123,8 +130,13 @@ def provenance_rows(provenance: Mapping[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+def _measured(block: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A backtest block if it was measured, else ``{}``."""
+    return block if block and block.get("status") == "measured" else {}
+
+
 def _metric_cells(s: Mapping[str, Any]) -> dict[str, Any]:
-    vb = s.get("var_backtest") or {}
+    vb = _measured(s.get("var_backtest"))
     cells = dict(s)
     lo, hi = s.get("sharpe_ci_low"), s.get("sharpe_ci_high")
     cells["sharpe_ci"] = "n/a" if lo is None or hi is None else f"[{lo:.2f}, {hi:.2f}]"
@@ -163,6 +175,216 @@ def _target_value(row: Mapping[str, Any]) -> str:
 def _status_cell(status: str) -> str:
     cls = "met" if status == "met" else "notmet"
     return f'<span class="{cls}">{html.escape(status)}</span>'
+
+
+def _target_rows_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    e = html.escape
+    return _table(
+        ["Target", "Measured", "Status", "How it is measured"],
+        [
+            [e(r["target"]), e(_target_value(r)), _status_cell(r["status"]), e(r.get("detail", ""))]
+            for r in rows
+        ],
+    )
+
+
+def _nm(value: Any, kind: str, measured: bool) -> str:
+    return html.escape(fmt(value, kind) if measured else "not measured")
+
+
+def _var_backtest_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    """Per strategy and level: breaches, rate vs expected, Kupiec / Christoffersen p-values."""
+    rows = []
+    for name, s in summaries.items():
+        for key in ("var_backtest", "var_backtest_99"):
+            block = s.get(key) or {}
+            vb = _measured(block)
+            ok = bool(vb)
+            conf = block.get("confidence")
+            rows.append(
+                [
+                    html.escape(name),
+                    html.escape("n/a" if conf is None else f"{conf:.0%}"),
+                    _nm(f"{vb.get('breaches')} / {vb.get('days')}", "text", ok),
+                    _nm(vb.get("breach_rate"), "pct", ok),
+                    _nm(vb.get("expected_rate"), "pct", ok),
+                    _nm(vb.get("kupiec_p"), "ratio3", ok),
+                    _nm(vb.get("independence_p"), "ratio3", ok),
+                    _nm(vb.get("conditional_coverage_p"), "ratio3", ok),
+                    html.escape("" if ok else str(block.get("reason", ""))),
+                ]
+            )
+    header = [
+        "Strategy",
+        "VaR level",
+        "Breaches / days",
+        "Breach rate",
+        "Expected",
+        "Kupiec p",
+        "Christoffersen ind. p",
+        "Cond. coverage p",
+        "Note",
+    ]
+    return _table(header, rows)
+
+
+def _es_backtest_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = []
+    for name, s in summaries.items():
+        block = s.get("es_backtest") or {}
+        es = _measured(block)
+        ok = bool(es)
+        rows.append(
+            [
+                html.escape(name),
+                _nm(es.get("breach_days"), "ratio", ok),
+                _nm(es.get("mean_breach_loss"), "pct", ok),
+                _nm(es.get("mean_es_forecast"), "pct", ok),
+                _nm(es.get("loss_to_es_ratio"), "ratio3", ok),
+                html.escape("" if ok else str(block.get("reason", ""))),
+            ]
+        )
+    header = [
+        "Strategy",
+        "VaR-breach days",
+        "Mean realised loss",
+        "Mean forecast ES",
+        "Loss / ES",
+        "Note",
+    ]
+    return _table(header, rows)
+
+
+def _correlation_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = []
+    for name, s in summaries.items():
+        w = s.get("weighted_correlation_exposure") or {}
+        rows.append(
+            [
+                html.escape(name),
+                html.escape(fmt(w.get("max"), "ratio3")),
+                html.escape(fmt(w.get("mean"), "ratio3")),
+                html.escape(fmt(w.get("days_with_pairs"))),
+                html.escape(fmt(s.get("max_correlation_exposure"), "ratio3")),
+            ]
+        )
+    header = [
+        "Strategy",
+        "Weighted exposure: max",
+        "Weighted exposure: mean",
+        "Days with 2+ legs",
+        "Largest pairwise (enforced)",
+    ]
+    return _table(header, rows)
+
+
+def _sector_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = []
+    for name, s in summaries.items():
+        sa = s.get("sector_allocation")
+        if not sa:
+            continue
+        cap = sa.get("cap")
+        for sector, share in sa["mean_share"].items():
+            rows.append(
+                [
+                    html.escape(name),
+                    html.escape(sector),
+                    html.escape(fmt(share, "pct")),
+                    html.escape(fmt(sa["max_gross"][sector], "ratio3")),
+                    html.escape(fmt(cap, "ratio3")),
+                ]
+            )
+    if not rows:
+        return "<p>No sector labels were given.</p>"
+    header = [
+        "Strategy",
+        "Sector",
+        "Mean share of gross",
+        "Max sector gross (x equity)",
+        "Cap (x equity)",
+    ]
+    return _table(header, rows)
+
+
+_STRESS_COLS = ("cumulative_return", "worst_day", "max_drawdown")
+
+
+def _stress_html(summaries: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[str]]:
+    """The realised table (windows inside the period) and the names of windows outside it."""
+    rows, outside = [], []
+    for name, s in summaries.items():
+        for w in s.get("stress_windows") or []:
+            if "days" not in w:
+                outside.append(str(w["window"]))
+                continue
+            span = f"{w['first']}..{w['last']}"
+            status = (
+                f"partial: {span} of {w['start']}..{w['end']}" if w["status"] == "partial" else span
+            )
+            rows.append(
+                [
+                    html.escape(name),
+                    html.escape(str(w["window"])),
+                    html.escape(status),
+                    html.escape(fmt(w["days"])),
+                    html.escape(fmt(w.get("mean_var"), "pct")),
+                    html.escape(
+                        "not measured" if w.get("mean_es") is None else fmt(w["mean_es"], "pct")
+                    ),
+                ]
+                + [html.escape(fmt(w[k], "pct")) for k in _STRESS_COLS]
+            )
+    header = [
+        "Strategy",
+        "Window",
+        "Days covered",
+        "Days",
+        "Mean ex-ante VaR",
+        "Mean ex-ante ES",
+        "Cumulative return",
+        "Worst day",
+        "Max drawdown",
+    ]
+    return (_table(header, rows) if rows else ""), sorted(set(outside))
+
+
+def _replay_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = []
+    for name, s in summaries.items():
+        for w in s.get("stress_replay") or []:
+            if "days" not in w:
+                cells = [html.escape("not in the data")] + [""] * (1 + len(_STRESS_COLS))
+            else:
+                span = f"{w['first']}..{w['last']}"
+                if w["status"] == "partial":
+                    span = f"partial: {span} of {w['start']}..{w['end']}"
+                cells = [html.escape(span), html.escape(fmt(w["days"]))] + [
+                    html.escape(fmt(w[k], "pct")) for k in _STRESS_COLS
+                ]
+            rows.append(
+                [
+                    html.escape(name),
+                    html.escape(str(w["book_date"])),
+                    html.escape(fmt(w["book_gross"], "ratio")),
+                    html.escape(str(w["window"])),
+                ]
+                + cells
+            )
+    if not rows:
+        return "<p>No market data was given for the replay.</p>"
+    header = [
+        "Strategy",
+        "Book of",
+        "Book gross (x equity)",
+        "Window",
+        "Window dates in the data",
+        "Days",
+        "Cumulative return",
+        "Worst day",
+        "Max drawdown",
+    ]
+    return _table(header, rows)
 
 
 def _make_plots(
@@ -212,8 +434,17 @@ def _interventions_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
         if not iv:
             continue
         counts = ", ".join(f"{k}: {v}" for k, v in iv["binding_counts"].items()) or "none"
+        trips = ", ".join(f"{k}: {v}" for k, v in iv.get("breaker_trips", {}).items()) or "none"
+        refused = ", ".join(f"{k}: {v}" for k, v in iv.get("orders_refused", {}).items()) or "none"
         rows.append(
-            [html.escape(name), str(iv["days_changed"]), html.escape(counts)]
+            [
+                html.escape(name),
+                str(iv["days_changed"]),
+                html.escape(counts),
+                html.escape(trips),
+                str(iv.get("breaker_days", 0)),
+                html.escape(refused),
+            ]  # fmt: skip
             + [
                 fmt(iv[k], "pct")
                 for k in (
@@ -230,6 +461,9 @@ def _interventions_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
         "Strategy",
         "Days changed",
         "Binding limit (days)",
+        "Circuit breaker trips (by trigger)",
+        "Days the breaker acted",
+        "Orders refused (by reason)",
         "Mean proposed VaR",
         "Mean executed VaR",
         "Max proposed VaR",
@@ -249,13 +483,16 @@ def write_report(
     *,
     target_rows: Sequence[Mapping[str, Any]] = (),
     correlation: tuple[Any, Sequence[str]] | None = None,
+    enforced_rows: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Path]:
     """Write metrics.json, the PNGs and report.html into ``out_dir``; returns their paths.
 
     ``summaries`` come from :func:`~mtquant.evaluation.results.summarise` (one per result, by
     name); ``provenance_rows`` from :func:`provenance_rows`; ``split_description`` maps a split
-    name to its date range; ``target_rows`` from ``target_table`` on the system's summary;
-    ``correlation`` is ``(matrix [N, N], labels [N])`` for the heatmap.
+    name to its date range; ``target_rows`` from ``target_table`` on the system's summary
+    (realised outcomes), ``enforced_rows`` from ``enforced_table`` (limits that hold by
+    construction, shown apart and not counted as targets); ``correlation`` is
+    ``(matrix [N, N], labels [N])`` for the heatmap.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -280,6 +517,7 @@ def write_report(
         "provenance": list(provenance_rows),
         "strategies": {n: sums[n] for n in by_name},
         "targets": list(target_rows),
+        "enforced": list(enforced_rows),
         "comparisons": comparisons,
         "verdict": lines,
         "extra_tables": extra,
@@ -313,13 +551,16 @@ def write_report(
             [e(name)] + [e(fmt(cells.get(k), kind)) for k, _, kind in _METRIC_COLUMNS]
         )
     metrics_table = _table(["Strategy"] + [t for _, t, _ in _METRIC_COLUMNS], metric_rows)
-    target_html = (
-        _table(
-            ["Target", "Measured", "Status"],
-            [[e(r["target"]), e(_target_value(r)), _status_cell(r["status"])] for r in target_rows],
+    target_html = _target_rows_html(target_rows) if target_rows else "<p>No targets scored.</p>"
+    if enforced_rows:
+        target_html += (
+            "<h3>Enforced by construction</h3><p>The risk transform makes these hold on every "
+            "decision, so they cannot fail and are not counted as targets; the realised "
+            "outcomes are the targets above.</p>" + _target_rows_html(enforced_rows)
         )
-        if target_rows
-        else "<p>No targets scored.</p>"
+    stress_table, outside = _stress_html(sums)
+    outside_note = (
+        f"<p>Windows outside the evaluated period: {e(', '.join(outside))}.</p>" if outside else ""
     )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -341,6 +582,36 @@ def write_report(
         target_html,
         "<h2>Risk transform interventions</h2>",
         _interventions_html(sums),
+        "<h2>VaR backtest</h2>",
+        "<p>A breach is a day whose loss is strictly beyond the ex-ante VaR (made with data up "
+        "to the day before). Kupiec POF tests the breach rate against the expected one; "
+        "Christoffersen tests the independence of breaches and, jointly, the conditional "
+        "coverage. p &lt;= 0.05 rejects a calibrated VaR.</p>",
+        _var_backtest_html(sums),
+        "<h3>Expected Shortfall on VaR-breach days</h3>",
+        _es_backtest_html(sums),
+        "<h2>Correlation exposure</h2>",
+        "<p>Weighted: the size-weighted mean effective correlation "
+        "sum|w<sub>i</sub>||w<sub>j</sub>|sign(w<sub>i</sub>)sign(w<sub>j</sub>)&rho;<sub>ij</sub>"
+        " / sum|w<sub>i</sub>||w<sub>j</sub>| over held pairs of the executed book (0 with fewer "
+        "than two legs; mean over days with two or more legs). Largest pairwise: the max of "
+        "sign(w<sub>i</sub>)sign(w<sub>j</sub>)&rho;<sub>ij</sub>, the figure the risk transform "
+        "enforces.</p>",
+        _correlation_html(sums),
+        "<h2>Sector allocation</h2>",
+        "<p>Mean share of gross notional (sum |w| per sector / total sum |w|, over days with a "
+        "book) and the largest sector gross as a multiple of equity, next to the enforced cap "
+        "(max_sector_allocation x max_gross_leverage).</p>",
+        _sector_html(sums),
+        "<h2>Stress windows</h2>",
+        "<p>Realised inside each named window of the evaluated period (partly inside: over the "
+        "overlap).</p>",
+        stress_table or "<p>No configured stress window lies in the evaluated period.</p>",
+        outside_note,
+        "<h3>Scenario check: windows replayed on the last book</h3>",
+        "<p>Each window's daily instrument returns applied to the strategy's last executed "
+        "book, weights held fixed (rebalanced daily), equity compounded.</p>",
+        _replay_html(sums),
     ]
     for title, rows in extra.items():
         parts += [f"<h2>{e(title)}</h2>", _dict_table(rows)]

@@ -1,9 +1,11 @@
-"""Backtests of ex-ante VaR forecasts: breaches, Kupiec POF, Christoffersen tests.
+"""Backtests of ex-ante VaR and ES forecasts: breaches, Kupiec POF, Christoffersen tests, and the
+realised loss against the forecast Expected Shortfall on breach days.
 
 Conventions:
 
 - ``var_forecasts[t]`` is the *positive* VaR (fraction of equity) forecast for day t with data up
-  to day t-1; ``realised_returns[t]`` is day t's simple return.
+  to day t-1; ``es_forecasts[t]`` likewise the positive Expected Shortfall at the same
+  confidence; ``realised_returns[t]`` is day t's simple return.
 - A breach is a loss strictly beyond the VaR: ``-r_t > VaR_t``.
 - ``coverage`` is the VaR confidence (0.95); the expected breach rate is ``p = 1 - coverage``.
 - Likelihoods use ``0 * log(0) = 0`` (the limit as the probability goes to 0), so samples with
@@ -107,6 +109,42 @@ def christoffersen_conditional_coverage(
     lr_ind, _ = christoffersen_independence(breaches)
     lr = lr_pof + lr_ind
     return lr, float(stats.chi2.sf(lr, df=2))
+
+
+def _check_forecast(name: str, v: NDArray[np.float64], shape: tuple[int, ...]) -> None:
+    if v.shape != shape:
+        raise DataError(f"{name}: shape {v.shape} does not match returns {shape}")
+    bad = ~np.isfinite(v) | (v < 0.0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"{name}: expected a finite value >= 0 at position {i}, got {v[i]!r}")
+
+
+def es_backtest(
+    realised_returns: ArrayLike, var_forecasts: ArrayLike, es_forecasts: ArrayLike
+) -> dict[str, Any]:
+    """Realised loss against the forecast ES on the VaR-breach days.
+
+    If the ES forecasts are calibrated, the mean loss on the days the VaR was breached is close
+    to the mean ES forecast of those days (ratio ~1; above 1: the tail is worse than forecast).
+    Returns ``{"breach_days", "mean_breach_loss", "mean_es_forecast", "loss_to_es_ratio"}``
+    (losses positive); the means are ``None`` without a breach, the ratio also when the mean ES
+    is 0.
+    """
+    hits = var_breaches(realised_returns, var_forecasts)
+    r = as_returns(realised_returns, "realised_returns")
+    es = np.asarray(es_forecasts, dtype=np.float64)
+    _check_forecast("es_forecasts", es, r.shape)
+    k = int(hits.sum())
+    loss = float(np.mean(-r[hits])) if k else None
+    mean_es = float(np.mean(es[hits])) if k else None
+    ratio = None if loss is None or not mean_es else loss / mean_es
+    return {
+        "breach_days": k,
+        "mean_breach_loss": loss,
+        "mean_es_forecast": mean_es,
+        "loss_to_es_ratio": ratio,
+    }
 
 
 def var_backtest(

@@ -114,12 +114,19 @@ def verdict(
             f"(probability that the true Sharpe is above what the best skill-less trial would show)"
             + ("; below 0.95, so the Sharpe is not significant." if dsr < 0.95 else ".")
         )
-    vb = s.get("var_backtest")
-    if vb and vb.get("kupiec_p") is not None and vb["kupiec_p"] < 0.05:
+    vb = s.get("var_backtest") or {}
+    kp, ccp = vb.get("kupiec_p"), vb.get("conditional_coverage_p")
+    if vb.get("status") == "measured" and any(p is not None and p < 0.05 for p in (kp, ccp)):
+        cc = "n/a" if ccp is None else f"{ccp:.3f}"
         lines.append(
-            f"The VaR forecasts were breached on {vb['breach_rate']:.1%} of days against "
-            f"{vb['expected_rate']:.1%} expected (Kupiec p = {vb['kupiec_p']:.3f}): the VaR model "
-            "is mis-calibrated on this period."
+            f"The ex-ante VaR was breached on {vb['breach_rate']:.1%} of days against "
+            f"{vb['expected_rate']:.1%} expected (Kupiec p = {kp:.3f}, Christoffersen "
+            f"conditional-coverage p = {cc}): the VaR model is mis-calibrated on this period"
+            + (
+                ", although the executed VaR stayed within its limit every day."
+                if s.get("var_compliance") == 1.0
+                else "."
+            )
         )
     if target_rows:
         met = [r for r in target_rows if r["status"] == "met"]

@@ -7,13 +7,17 @@ Tables (``metrics.json`` ``extra_tables`` and ``report.html``):
   return, max drawdown and costs over every (fold, seed) run — rule-based baselines over folds
   only, as they do not depend on the seed;
 - "Runs": one row per (fold, seed, cost) for the system and the single-agent PPO baseline (when
-  trained) and per (fold, cost) for each rule-based baseline;
+  trained) and per (fold, cost) for each rule-based baseline, with the run's realised VaR
+  breach rate and Kupiec p;
 - "System by seed": each seed's folds stitched at cost 1x (the spread a seed choice would make);
 - "Folds": each fold's train / validation / test dates and the training time per seed.
 
 The headline (equity curves, metrics, verdict, targets) stitches the folds' test windows at cost
 1x, with the system and the single agent each as the equal-capital ensemble of its seeds (see
-:mod:`walk_forward`).
+:mod:`walk_forward`). Every headline strategy's summary in ``metrics.json`` holds its VaR
+backtest (``var_backtest``, ``var_backtest_99``, ``es_backtest``), sector shares, weighted
+correlation exposure and the ``risk.stress`` windows, replayed on its last book with the last
+fold's features (which span the whole loaded data).
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ from mtquant.errors import ConfigError
 from mtquant.evaluation import metrics as m
 from mtquant.evaluation.backtest import return_correlation
 from mtquant.evaluation.combine import ensemble, stitch
-from mtquant.evaluation.evaluation_report import SYSTEM, score
+from mtquant.evaluation.evaluation_report import SYSTEM, market_returns, score
 from mtquant.evaluation.report import provenance_rows, write_report
 from mtquant.evaluation.results import VAR_COMPLIANCE_RTOL, StrategyResult
+from mtquant.evaluation.var_backtest import var_backtest
 from mtquant.evaluation.verdict import VerdictContext
 
 HEADLINE_COST = 1.0
@@ -78,11 +83,16 @@ class FoldRun:
     single_agent: dict[int, dict[float, StrategyResult]] = field(default_factory=dict)
 
 
-def run_metrics(r: StrategyResult, var_limit: float) -> dict[str, float | None]:
-    """The per-run numbers that are averaged across folds and seeds."""
-    comp = None
+def run_metrics(
+    r: StrategyResult, var_limit: float, var_confidence: float = 0.95
+) -> dict[str, float | None]:
+    """The per-run numbers that are averaged across folds and seeds, with the run's VaR backtest
+    (realised breach rate of the ex-ante VaR at ``var_confidence`` and its Kupiec p)."""
+    comp = rate = kupiec = None
     if r.var_forecasts is not None:
         comp = float(np.mean(r.var_forecasts <= var_limit * (1.0 + VAR_COMPLIANCE_RTOL)))
+        vb = var_backtest(r.returns, r.var_forecasts, var_confidence)
+        rate, kupiec = vb["breach_rate"], vb["kupiec_p"]
     return {
         "sharpe": m.sharpe_ratio(r.returns),
         "annual_return": m.annual_return(r.returns),
@@ -91,6 +101,8 @@ def run_metrics(r: StrategyResult, var_limit: float) -> dict[str, float | None]:
             "fraction_of_initial_equity"
         ],
         "var_compliance": comp,
+        "var_breach_rate": rate,
+        "var_kupiec_p": kupiec,
     }
 
 
@@ -101,7 +113,9 @@ def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
 
 
-def run_rows(folds: list[FoldRun], var_limit: float) -> list[dict[str, Any]]:
+def run_rows(
+    folds: list[FoldRun], var_limit: float, var_confidence: float = 0.95
+) -> list[dict[str, Any]]:
     """One row per run: strategy, fold, seed ("-" for baselines), cost and its metrics."""
     rows = []
     for fr in folds:
@@ -118,7 +132,7 @@ def run_rows(folds: list[FoldRun], var_limit: float) -> list[dict[str, Any]]:
                         "test": test,
                         "seed": seed,
                         "cost_x": cost,
-                        **run_metrics(res, var_limit),
+                        **run_metrics(res, var_limit, var_confidence),
                     }
                 )
     return rows
@@ -167,10 +181,15 @@ def write_backtest_report(
     latency = statistics.median(fr.latency["median_ms"] for fr in folds)
     months = cfg.data.walk_forward.test_months
     label = f"{len(folds)} walk-forward test window(s) of {months} months"
-    sums, targets = score(cfg, results, len(results), latency, label)
-    rows = run_rows(folds, var_limit)
+    market = None if folds[-1].features is None else market_returns(folds[-1].features)
+    sums, targets, enforced = score(cfg, results, len(results), latency, label, market)
+    conf = cfg.risk.var_confidence
+    rows = run_rows(folds, var_limit, conf)
     per_seed = [
-        {"seed": s, **run_metrics(stitch([fr.system[s][HEADLINE_COST] for fr in folds]), var_limit)}
+        {
+            "seed": s,
+            **run_metrics(stitch([fr.system[s][HEADLINE_COST] for fr in folds]), var_limit, conf),
+        }
         for s in plan.seeds
     ]
     fold_rows = [
@@ -211,6 +230,7 @@ def write_backtest_report(
     return write_report(
         out_dir, results, sums, provenance_rows(data.provenance), split_desc, ctx, extra,
         target_rows=targets, correlation=_correlation(folds, test_rows),
+        enforced_rows=enforced,
     )  # fmt: skip
 
 
