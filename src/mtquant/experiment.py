@@ -83,9 +83,11 @@ class Experiment:
         data = load_market_data(cfg) if data is None else data
         splits = make_splits(data.dates, cfg.data.split) if splits is None else splits
         universe = InstrumentUniverse.from_config(cfg.instruments)
+        risk = cfg.risk
         features = compute_features(
-            data, universe, train_end=splits.train[1], var_window=cfg.risk.var_window
-        )
+            data, universe, train_end=splits.train[1], var_window=risk.var_window,
+            regime_rule=(risk.correlation_window, risk.spike_ratio, risk.breakdown_ratio),
+        )  # fmt: skip
         limits = RiskLimits.from_config(cfg.risk, universe)
         return cls(cfg, data, splits, universe, features, limits, cls._fresh_policy(cfg, features))
 

@@ -21,24 +21,9 @@ from mtquant.config.sweeps import trials_record
 
 # read by Hydra itself, not by our code: the output folders interpolate ${task}
 READ_BY_HYDRA = {"task"}
-# keys of plan components no decision path uses yet (issues 15 and 16 wire them in)
-NOT_YET_WIRED = {
-    "risk.var_method",
-    "risk.price_band",
-    "risk.correlation_window",
-    "risk.spike_ratio",
-    "risk.breakdown_ratio",
-    "risk.max_drawdown",
-    "risk.breaker_var_streak",
-    "risk.breaker_on_correlation_spike",
-    "risk.breaker_response",
-    "risk.breaker_scale",
-    "risk.breaker_cooldown_days",
-    "risk.stress",
-    "risk.stress.*.name",
-    "risk.stress.*.start",
-    "risk.stress.*.end",
-}
+# keys of plan components no decision path uses yet (issue 16 makes var_method choose the
+# enforced VaR model)
+NOT_YET_WIRED = {"risk.var_method"}
 # modules whose reads do not count: composing, validating, hashing, copying a config
 IGNORED_MODULES = ("dataclasses", "omegaconf", "mtquant.config", "copy", "hydra")
 TINY = [

@@ -18,17 +18,21 @@ from mtquant.agents.hierarchical.policy import build_policy
 from mtquant.config import compose_config, to_object
 from mtquant.execution import PaperBroker
 from mtquant.instruments import InstrumentUniverse
-from mtquant.risk_management.limits import RiskLimits
+from mtquant.risk_management.portfolio_risk_manager import PortfolioRiskManager
 from mtquant.testing.random_walk import random_walk_features
 
 DAYS, START = 250, 70
 
 
-def run_parity(policy, sized_policy, use_hub: bool) -> int:
-    """Run both paths for DAYS days; the number of days on which a risk limit bound."""
-    cfg = to_object(compose_config("train", []))
+def run_parity(
+    policy, sized_policy, use_hub: bool, overrides: tuple[str, ...] = (), market=None
+) -> HierarchicalTradingSystem:
+    """Run both paths for DAYS days (``market`` edits the features first); the system after."""
+    cfg = to_object(compose_config("train", list(overrides)))
     universe = InstrumentUniverse.from_config(cfg.instruments)
     features = random_walk_features(universe, n_days=DAYS + START + 5, seed=11)
+    if market is not None:
+        market(features)
     split = (0, features.n_days)
 
     env = make_env(
@@ -48,7 +52,7 @@ def run_parity(policy, sized_policy, use_hub: bool) -> int:
     system = HierarchicalTradingSystem(
         None,
         None,
-        RiskLimits.from_config(cfg.risk, universe),
+        PortfolioRiskManager(cfg.risk, universe, cfg.env.rebalance_band),
         hub,
         universe,
         cfg.env,
@@ -59,18 +63,20 @@ def run_parity(policy, sized_policy, use_hub: bool) -> int:
         orders = system.step(
             {"features": features, "t": broker.row}, broker.account(), broker.positions()
         )
-        broker.submit_orders(orders)
+        assert broker.submit_orders(orders).rejected == []  # step() already gated them
         assert broker.account().equity == pytest.approx(env_equity[day], rel=1e-9, abs=1e-9)
         assert torch.allclose(broker.state.units[0], env_units[day], rtol=1e-9, atol=1e-9)
     assert len(system.decisions) == DAYS
     n_orders = sum(d.n_orders for d in system.decisions)
     assert n_orders > 0  # the policy trades: parity is not trivially about a flat book
-    if use_hub:  # each cycle: allocations down and reports up, one per specialist, one id
-        last = list(hub.history)[-6:]
+    if use_hub and system.decisions[-1].allocation is not None:
+        # each cycle: allocations down and reports up, one per specialist, one id
+        cycle_id = list(hub.history)[-1].correlation_id
+        cycle = [m for m in hub.history if m.correlation_id == cycle_id]
+        last = [m for m in cycle if isinstance(m, AllocationMessage | PerformanceReport)]
         assert [type(m) for m in last] == [AllocationMessage] * 3 + [PerformanceReport] * 3
-        assert len({m.correlation_id for m in last}) == 1
         assert sorted(m.specialist_id for m in last[3:]) == ["commodities", "equity", "forex"]
-    return sum(d.binding != "none" for d in system.decisions)
+    return system
 
 
 @pytest.mark.parametrize("system_sizes", [False, True])
@@ -105,5 +111,41 @@ def test_binding_limits_step_and_paper_broker_match_the_env_for_250_days() -> No
         td["target_weights"] = 0.5 * torch.tanh(signal) / td["vol"].clamp_min(1e-4) / 8
         return td
 
-    binding = run_parity(oversized, oversized, use_hub=False)
+    system = run_parity(oversized, oversized, use_hub=False)
+    binding = sum(d.binding != "none" for d in system.decisions)
     assert binding > 100  # the limits do bind: this is about the scaled path
+
+
+@pytest.mark.parametrize("response", ["scale", "flatten"])
+def test_circuit_breaker_and_pre_trade_gate_act_the_same_in_env_and_step(response: str) -> None:
+    """Shut markets refuse orders, and the breaker trips on drawdown, VaR-breach streaks and
+    correlation spikes, identically in the env's risk transform and in step() + the broker."""
+
+    def rule(td: TensorDictBase) -> TensorDictBase:
+        signal = td["instrument_obs"][..., 0]  # [B, N]
+        td["target_weights"] = 0.1 * torch.tanh(signal) / td["vol"].clamp_min(1e-4) / 8
+        return td
+
+    def shut_markets_and_spikes(features) -> None:
+        rows = torch.arange(START + 3, START + DAYS, 17)
+        features.tradable[rows, 1] = False  # GBPUSD shut every 17 days
+        features.tradable[rows + 5, 5] = False  # SPX500 too, on other days
+        features.correlation_regime[torch.arange(START + 40, START + DAYS, 61)] = 1  # spikes
+
+    system = run_parity(
+        rule, rule, use_hub=True,
+        overrides=("risk.max_drawdown=0.04", "risk.breaker_var_streak=1",
+                   f"risk.breaker_response={response}", "risk.breaker_cooldown_days=3"),
+        market=shut_markets_and_spikes,
+    )  # fmt: skip
+    triggers = {d.alert for d in system.decisions}
+    assert len(triggers - {"none"}) >= 2  # the breaker tripped, on more than one trigger
+    spikes = range(START + 40, START + DAYS, 61)
+    assert all(d.breaker_on for d in system.decisions if d.row in spikes)
+    assert sum(d.breaker_on for d in system.decisions) > 10
+    refused = [r for d in system.decisions for r in d.rejected.items()]
+    assert "no_price" in {why for _, why in refused}  # shut markets; a stuck leg can also
+    assert {sym for sym, why in refused if why == "no_price"} <= {"GBPUSD", "SPX500"}  # cap
+    # the book's gross, refusing the orders that would add to it: both paths alike
+    alerts = [m for m in system.hub.history if getattr(m, "signal_type", "") == "circuit_breaker"]
+    assert len(alerts) == sum(d.alert != "none" for d in system.decisions)

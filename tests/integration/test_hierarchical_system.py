@@ -16,13 +16,14 @@ from mtquant.agents.hierarchical.policy import HierarchicalPolicy, build_policy
 from mtquant.config import compose_config, to_object
 from mtquant.execution import Order, PaperBroker, Side
 from mtquant.instruments import InstrumentUniverse
-from mtquant.risk_management.limits import RiskLimits, enforce_limits
+from mtquant.risk_management.limits import enforce_limits
+from mtquant.risk_management.portfolio_risk_manager import PortfolioRiskManager
 from mtquant.testing.random_walk import random_walk_features
 
 CFG = to_object(compose_config("train", []))
 UNIVERSE = InstrumentUniverse.from_config(CFG.instruments)
 FEATURES = random_walk_features(UNIVERSE, n_days=150, seed=5)
-LIMITS = RiskLimits.from_config(CFG.risk, UNIVERSE)
+LIMITS = PortfolioRiskManager(CFG.risk, UNIVERSE)
 
 
 def system(policy=None) -> HierarchicalTradingSystem:
@@ -73,7 +74,7 @@ def test_risk_limits_scale_orders_down_and_the_intervention_is_recorded() -> Non
     orders = sys_.step(md, broker.account(), broker.positions())
     assert sys_.risk_interventions and sys_.risk_interventions[0]["scale"] < 1.0
     assert all(o.reason == "risk_scaled" for o in orders)
-    executed, _ = enforce_limits(torch.full((1, 8), 1.0), FEATURES.cov[80][None], LIMITS)
+    executed, _ = enforce_limits(torch.full((1, 8), 1.0), FEATURES.cov[80][None], LIMITS.limits)
     close = FEATURES.close[80]
     eur_units = executed[0, 0].item() * 1e5 / close[0].item()
     eur = next(o for o in orders if o.symbol == "EURUSD")

@@ -14,12 +14,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 TEST_SUPPORT = "mtquant.testing"  # importable by worker processes; only tests use it
-# plan components that no decision path calls yet (issue 15 wires them in or removes them)
-NOT_YET_WIRED = {
-    "mtquant.risk_management.correlation_tracker",
-    "mtquant.risk_management.portfolio_risk_manager",
-    "mtquant.risk_management.pre_trade_checker",
-}
 
 
 def module_name(path: Path) -> str:
@@ -152,5 +146,5 @@ def test_every_module_is_reached_from_an_entry_point() -> None:
         parts = name.split(".")  # importing a.b.c runs the packages a and a.b first
         todo.extend(".".join(parts[:k]) for k in range(1, len(parts)))
     unreached = {m for m in MODULES if m not in seen and not m.startswith(TEST_SUPPORT)}
-    assert unreached == NOT_YET_WIRED
+    assert unreached == set()
     assert not any(m.startswith(TEST_SUPPORT) for m in seen), "production code imports test support"

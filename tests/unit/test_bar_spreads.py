@@ -134,7 +134,7 @@ def test_paper_broker_fill_records_pay_the_quoted_spread_of_the_fill_row() -> No
     broker = PaperBroker(features, UNIVERSE, CFG.env, CFG.risk, start_row=70)
     eur, jpy = broker.submit_orders(
         [Order("EURUSD", Side.BUY, 50_000.0), Order("USDJPY", Side.SELL, 30_000.0)]
-    )
+    ).fills
     c_eur, c_jpy = features.close[71, 0].item(), features.close[71, 2].item()
     assert eur.spread_cost == pytest.approx(0.5 * 2e-4 * c_eur * 50_000.0, rel=1e-12)
     price_jpy = features.fill_price[71, 2].item()

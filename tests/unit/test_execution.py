@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from mtquant.config import compose_config, to_object
 from mtquant.errors import DataError
-from mtquant.execution import Order, PaperBroker, Position, Side
+from mtquant.execution import ExecutionReport, Order, PaperBroker, Position, Side
 from mtquant.execution.kernel import (
     KernelParams,
     KernelState,
@@ -39,9 +41,11 @@ def test_position_notional_and_unrealised_pnl_follow_the_usd_convention() -> Non
 
 def test_paper_broker_fill_costs_and_equity_equal_the_kernel_step() -> None:
     broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=70)
-    fills = broker.submit_orders(
+    report = broker.submit_orders(
         [Order("EURUSD", Side.BUY, 50_000.0), Order("US30", Side.SELL, 2.0)]
     )
+    fills = report.fills
+    assert report.rejected == []
     params = KernelParams.build(
         UNIVERSE,
         slippage_bps=CFG.env.slippage_bps,
@@ -69,35 +73,41 @@ def test_paper_broker_fill_costs_and_equity_equal_the_kernel_step() -> None:
 
 def test_paper_broker_empty_order_list_advances_one_day_without_cost() -> None:
     broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=70)
-    assert broker.submit_orders([]) == [] and broker.row == 71
+    assert broker.submit_orders([]) == ExecutionReport([], []) and broker.row == 71
     assert broker.account().equity == CFG.env.initial_equity
 
 
 def test_paper_broker_margin_call_reports_close_out_fills_and_stops() -> None:
-    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=70)
+    # limits loose enough for a 16x book: the pre-trade gate lets it through, the market does not
+    loose = replace(
+        CFG.risk, max_gross_leverage=30.0, max_position_weight=5.0, max_margin_usage=1.0
+    )
+    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, loose, start_row=70)
     move = torch.sign(FEATURES.close[100] - FEATURES.close[70])
     eq = torch.tensor([1e5], dtype=torch.float64)
     units = target_units(
-        -3.0 * move[None], eq, FEATURES.close[70][None], UNIVERSE.terms()["usd_base"]
+        -2.0 * move[None], eq, FEATURES.close[70][None], UNIVERSE.terms()["usd_base"]
     )
     orders = [
         Order(s, Side.BUY if u > 0 else Side.SELL, abs(u))
         for s, u in zip(UNIVERSE.symbols, units[0].tolist(), strict=True)
     ]
-    broker.submit_orders(orders)
+    assert broker.submit_orders(orders).rejected == []
     fills = []
     while not broker.terminated and broker.row < 100:
-        fills = broker.submit_orders([])
+        fills = broker.submit_orders([]).fills
     assert broker.terminated and broker.positions() == []
     assert fills and all(f.reason == "margin_call" for f in fills)
     with pytest.raises(DataError, match="stopped out"):
         broker.submit_orders([])
 
 
-def test_paper_broker_rejects_unknown_symbols_and_the_end_of_data() -> None:
+def test_paper_broker_refuses_unknown_symbols_with_the_reason_and_stops_at_the_end() -> None:
     broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=118)
-    with pytest.raises(DataError, match="XYZ"):
-        broker.submit_orders([Order("XYZ", Side.BUY, 1.0)])
-    broker.submit_orders([])
+    unknown = Order("XYZ", Side.BUY, 1.0)
+    report = broker.submit_orders([unknown, Order("EURUSD", Side.BUY, 1_000.0)])
+    assert [r.order for r in report.rejected] == [unknown]
+    assert report.rejected[0].reason.startswith("unknown_symbol") and len(report.fills) == 1
+    assert broker.rejections == report.rejected  # the broker keeps every refusal
     with pytest.raises(DataError, match="no next row"):
         broker.submit_orders([])

@@ -126,10 +126,12 @@ def test_portfolio_state_packs_the_layout() -> None:
     state = meta.get_portfolio_state(snap, ["forex", "commodities", "equity"])
     lay = PortfolioStateLayout(8, 3)
     assert state.shape == (74,)
-    assert torch.allclose(state[lay.returns][-3:], rets) and (state[lay.returns][:-3] == 0).all()
-    assert state[lay.volatility] == pytest.approx(
-        float(np.std([0.01, -0.02, 0.03], ddof=1)), rel=1e-6
+    # percent, as the environment's state (one builder): 30 returns, zero-padded
+    assert (
+        torch.allclose(state[lay.returns][-3:], rets * 100) and (state[lay.returns][:-3] == 0).all()
     )
+    padded = [0.0] * 27 + [1.0, -2.0, 3.0]
+    assert state[lay.volatility] == pytest.approx(float(np.std(padded)), rel=1e-6)
     assert state[lay.drawdown] == pytest.approx(0.25)  # 1 - 90 / 120
     assert state[lay.correlations][0] == pytest.approx(0.5)  # (0, 1)
     assert state[lay.correlations][-1] == pytest.approx(-0.25)  # (6, 7)
@@ -188,3 +190,35 @@ def test_build_from_config_derives_or_checks_state_dim() -> None:
     cfg.meta_controller.state_dim = 74
     with pytest.raises(ConfigError, match="state_dim=74: expected 43"):
         build_meta_controller(cfg, 3, 1)
+
+
+def test_snapshot_state_equals_the_environments_state_for_the_same_account() -> None:
+    """MetaController.get_portfolio_state and the env's observation build the same vector."""
+    from mtquant.agents.environments.observations import FeatureTape, observe
+    from mtquant.config import compose_config, to_object
+    from mtquant.execution.kernel import KernelState, specialist_metrics
+    from mtquant.instruments import InstrumentUniverse
+    from mtquant.testing.random_walk import random_walk_features
+
+    cfg = to_object(compose_config("train"))
+    universe = InstrumentUniverse.from_config(cfg.instruments)
+    features = random_walk_features(universe, n_days=120, seed=4)
+    g = torch.Generator().manual_seed(1)
+    state = KernelState.initial(torch.tensor([90]), 8, 3, 100_000.0)
+    state.returns = 0.01 * torch.randn(1, 30, generator=g, dtype=torch.float64)
+    state.spec_m1 = 0.001 * torch.randn(1, 3, generator=g, dtype=torch.float64)
+    state.spec_m2 = state.spec_m1.square() + 1e-5
+    state.spec_hit = torch.rand(1, 3, generator=g, dtype=torch.float64)
+    state.equity = torch.tensor([95_000.0], dtype=torch.float64)
+    env_state = observe(state, FeatureTape.build(features, universe, "cpu"))["meta_state"][0]
+    cov = features.cov[90].double()
+    sd = cov.diagonal().sqrt()
+    snap = PortfolioSnapshot(
+        returns=state.returns[0],
+        equity=torch.tensor([100_000.0, 95_000.0]),
+        specialist_metrics=specialist_metrics(state).reshape(3, 3),
+        correlations=cov / sd[:, None] / sd[None, :],
+        macro=features.macro[90],
+    )
+    built = MetaController().get_portfolio_state(snap, list(universe.specialists))
+    torch.testing.assert_close(built, env_state, rtol=1e-6, atol=1e-6)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mtquant.config.instruments import InstrumentSpec
 from mtquant.config.risk import RiskConfig
@@ -69,7 +71,10 @@ def test_compliant_book_passes_all_layers(manager: PortfolioRiskManager) -> None
 
 
 def test_layer_one_rejects_var_above_limit(manager: PortfolioRiskManager) -> None:
-    ok, reason = manager.check_portfolio_risk([Pos("SPX500", 150_000)], ACCOUNT)
+    # 1.15 x equity in two independent 1%-vol legs of two sectors: every other limit holds,
+    # VaR ~ 1.645 x 1.15% x sqrt(2) ~ 2.7% > 2%
+    book = [Pos("SPX500", 115_000), Pos("XAUUSD", 115_000)]
+    ok, reason = manager.check_portfolio_risk(book, ACCOUNT)
     assert not ok and reason.startswith("layer 1 VaR")
 
 
@@ -90,10 +95,13 @@ def test_layer_three_rejects_sector_concentration() -> None:
     assert not ok and reason.startswith("layer 3 sector: forex")
 
 
-def test_layer_four_rejects_margin_above_available(manager: PortfolioRiskManager) -> None:
+def test_layer_four_rejects_margin_above_the_usage_limit() -> None:
+    m = PortfolioRiskManager(RiskConfig(max_margin_usage=0.02), make_universe())
+    m.set_returns_history(make_returns())
     book = [Pos("EURUSD", 50_000), Pos("XAUUSD", -30_000)]  # margin 1665 + 1500 = 3165
-    ok, reason = manager.check_portfolio_risk(book, Account(100_000.0, margin_available=3_000))
-    assert not ok and reason.startswith("layer 4 margin")
+    ok, reason = m.check_portfolio_risk(book, ACCOUNT)
+    assert not ok and reason.startswith("layer 4 margin") and "3,165.00 USD > " in reason
+    manager = m
     assert manager.check_margin_requirement(book, 3_166.0) == (True, pytest.approx(3_165.0))
     assert manager.check_margin_requirement(book, 3_000.0)[0] is False
 
@@ -165,3 +173,33 @@ def test_risk_report_has_every_section(manager: PortfolioRiskManager) -> None:
     assert rep["checks"] == (True, "ok")
     assert rep["es_parametric"] > rep["var_variance_covariance"]["var"]
     assert set(rep["sector_allocation"]) == {"forex", "commodities", "equity"}
+
+
+def _manager_books(seed: int, n_books: int) -> None:
+    """check_portfolio_risk says ok exactly when enforce_limits leaves the book unchanged."""
+    rng = np.random.default_rng(seed)
+    m = PortfolioRiskManager(RiskConfig(), make_universe())
+    m.set_returns_history(make_returns() * rng.uniform(0.3, 3.0))
+    cov = torch.from_numpy(m.covariance())[None]
+    symbols = m.symbols
+    for _ in range(n_books):
+        held = rng.random(len(symbols)) < 0.7
+        notional = rng.normal(0.0, rng.uniform(0.05, 1.0), len(symbols)) * held * 100_000.0
+        book = [Pos(s, float(v)) for s, v in zip(symbols, notional, strict=True) if v != 0.0]
+        ok, reason = m.check_portfolio_risk(book, ACCOUNT)
+        w = torch.from_numpy(notional / ACCOUNT.equity)[None]
+        executed, _ = enforce_limits(w, cov, m.limits)
+        assert ok == bool(torch.equal(executed, w)), (ok, reason, notional)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_manager_accepts_exactly_the_books_the_enforced_path_leaves_unchanged(seed: int) -> None:
+    _manager_books(seed, 25)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_manager_and_enforced_path_agree_on_10k_books(seed: int) -> None:
+    _manager_books(seed, 50)  # 200 examples x 50 books = 10,000 books

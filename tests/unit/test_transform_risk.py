@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModule
-from torchrl.data import Composite, Unbounded
+from torchrl.data import Binary, Bounded, Composite, Unbounded
 from torchrl.envs import EnvBase, TransformedEnv
 from torchrl.envs.utils import check_env_specs
 
+from mtquant.config.risk import RiskConfig
+from mtquant.risk_management.guard import GuardRules
 from mtquant.risk_management.limits import RiskLimits, enforce_limits
 from mtquant.risk_management.transform import PortfolioRiskTransform
 
@@ -24,22 +26,35 @@ class BookEnv(EnvBase):
         self.cov = cov
         self.received: list[torch.Tensor] = []
         self.observation_spec = Composite(
-            cov=Unbounded((B, N, N)), weights=Unbounded((B, N)), shape=(B,)
+            cov=Unbounded((B, N, N)),
+            weights=Unbounded((B, N)),
+            equity=Unbounded((B, 1), dtype=torch.float64),
+            tradable=Binary(shape=(B, N), dtype=torch.bool),
+            correlation_regime=Bounded(0, 2, shape=(B,), dtype=torch.long),
+            shape=(B,),
         )
         self.full_action_spec = Composite(target_weights=Unbounded((B, N)), shape=(B,))
         self.reward_spec = Unbounded((B, 1))
 
+    def _market(self) -> dict[str, torch.Tensor]:
+        return {
+            "cov": self.cov.clone(),
+            "equity": torch.full((B, 1), 100_000.0, dtype=torch.float64),
+            "tradable": torch.ones(B, N, dtype=torch.bool),
+            "correlation_regime": torch.zeros(B, dtype=torch.long),
+        }
+
     def _reset(self, tensordict: TensorDictBase | None) -> TensorDictBase:
-        return TensorDict(cov=self.cov.clone(), weights=torch.zeros(B, N), batch_size=[B])
+        return TensorDict(weights=torch.zeros(B, N), **self._market(), batch_size=[B])
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         w = tensordict["target_weights"]
         self.received.append(w.clone())
         return TensorDict(
-            cov=self.cov.clone(),
             weights=w.clone(),
             reward=torch.zeros(B, 1),
             done=torch.zeros(B, 1, dtype=torch.bool),
+            **self._market(),
             batch_size=[B],
         )
 
@@ -70,8 +85,11 @@ def _limits() -> RiskLimits:
 PROPOSED = torch.tensor([[0.5, 0.8, 0.3], [3.0, 0.0, 0.0], [0.1, -0.1, 0.05], [0.0, 0.0, 0.0]])
 
 
+RULES = GuardRules.from_config(RiskConfig(breaker_on_correlation_spike=False))
+
+
 def _env() -> TransformedEnv:
-    return TransformedEnv(BookEnv(_cov()), PortfolioRiskTransform(_limits()))
+    return TransformedEnv(BookEnv(_cov()), PortfolioRiskTransform(_limits(), RULES))
 
 
 def test_transformed_minimal_env_passes_check_env_specs() -> None:

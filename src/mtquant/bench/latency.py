@@ -22,17 +22,18 @@ from mtquant.bench.settings import BenchSettings
 from mtquant.bench.timing import latency_percentiles
 from mtquant.execution import PaperBroker
 from mtquant.experiment import Experiment
+from mtquant.risk_management.portfolio_risk_manager import PortfolioRiskManager
 
 
 def build_system(ctx: Experiment) -> HierarchicalTradingSystem:
     """The inference system of the config's agents, limits and hub (seeded initial weights)."""
     cfg = ctx.cfg
     torch.manual_seed(cfg.seed)
-    policy = build_policy(cfg.agents, cfg.instruments).eval()
+    policy = build_policy(cfg.agents, cfg.instruments, features=ctx.features).eval()
     return HierarchicalTradingSystem(
         policy.meta,
         dict(policy.specialists),
-        ctx.limits,
+        PortfolioRiskManager(cfg.risk, ctx.universe, cfg.env.rebalance_band),
         CommunicationHub.from_config(cfg.agents.communication),
         ctx.universe,
         cfg.env,
@@ -53,6 +54,7 @@ def decision_latencies(ctx: Experiment, decisions: int, warmup: int) -> list[flo
     for _ in range(warmup + decisions):
         if broker.terminated or broker.row + 1 >= stop:
             broker = new_broker()
+            system.reset_account()
         market_data = {"features": ctx.features, "t": broker.row}
         account, positions = broker.account(), broker.positions()
         start = time.perf_counter()

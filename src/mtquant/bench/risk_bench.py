@@ -28,6 +28,7 @@ from tensordict import TensorDict
 from mtquant.bench.settings import BenchSettings
 from mtquant.bench.timing import per_call_us
 from mtquant.experiment import Experiment
+from mtquant.risk_management.guard import BreakerState, GuardRules
 from mtquant.risk_management.limits import RiskLimits
 from mtquant.risk_management.transform import PortfolioRiskTransform
 from mtquant.risk_management.var import historical_var, monte_carlo_var, parametric_var
@@ -95,16 +96,29 @@ def measure_var_batch_compiled_us(ctx: Experiment, s: BenchSettings) -> dict[str
 
 
 def _transform_us(ctx: Experiment, s: BenchSettings, limits: RiskLimits) -> dict[str, float]:
-    transform = PortfolioRiskTransform(limits)
+    """The transform's guard (limits, circuit breaker, pre-trade gate) on B books per call."""
+    transform = PortfolioRiskTransform(limits, GuardRules.from_config(ctx.cfg.risk))
     lo, hi = max(ctx.splits.train[0], ctx.features.valid_from), ctx.splits.train[1]
     out: dict[str, float] = {}
     for b in s.var_batch_sizes:
         rows = torch.arange(b) % (hi - lo) + lo
         cov = ctx.features.cov[rows].float()  # [B, N, N], as the env publishes it
         weights = bench_book(ctx.universe.n, b).float()
-        td = TensorDict({"target_weights": weights, "cov": cov}, batch_size=[b])
+        td = TensorDict(
+            {
+                "target_weights": weights,
+                "cov": cov,
+                "weights": 0.5 * weights,  # held: half of the target, so every leg trades
+                "equity": torch.full((b, 1), ctx.cfg.env.initial_equity, dtype=torch.float64),
+                "tradable": ctx.features.tradable[rows],
+                "correlation_regime": ctx.features.correlation_regime[rows],
+            },
+            batch_size=[b],
+        )
+        fresh = BreakerState.fresh(b)
 
-        def call(td: TensorDict = td) -> object:
+        def call(td: TensorDict = td, fresh: BreakerState = fresh) -> object:
+            transform.breaker = fresh
             return transform.inv(td.copy())
 
         start = time.perf_counter()

@@ -35,7 +35,9 @@ from mtquant.errors import DataError
 from mtquant.evaluation.results import RiskInterventions, StrategyResult
 from mtquant.features.feature_set import FeatureSet
 from mtquant.instruments import InstrumentUniverse
-from mtquant.risk_management.limits import BINDING_NAMES, RiskLimits
+from mtquant.risk_management.correlation_exposure import correlation_from_covariance
+from mtquant.risk_management.guard import ALERTS, PRE_TRADE_REASONS
+from mtquant.risk_management.limits import BINDING_NAMES
 
 Policy = Callable[[TensorDictBase], TensorDictBase]
 COST_KEYS = {"spread": "spread_cost", "commission": "commission", "slippage": "slippage",
@@ -97,6 +99,10 @@ def result_from_rollout(
     """A :class:`StrategyResult` from a rollout ``[T]`` of the transformed env (module doc).
 
     ``hierarchical`` also records the meta-controller's allocation and appetite.
+    ``correlation_matrices[t]`` is the correlation of the ``cov`` observation of the decision
+    row (the covariance of daily returns over ``risk.var_window`` days that the transform used
+    on the book held over day t). The transform produces no 99% VaR nor ES forecasts yet, so
+    ``var_forecasts_99`` and ``es_forecasts`` stay ``None`` (reported "not measured").
     """
     nxt = td["next"]
     rows = nxt["info", "date_index"].cpu().numpy()
@@ -111,6 +117,16 @@ def result_from_rollout(
         if (binding == k).any()
     }
     executed_var = _np(nxt["risk", "executed_var"])
+    alert = nxt["risk", "alert"].cpu().numpy()
+    rejected = nxt["risk", "rejected"].cpu().numpy()
+    interventions = RiskInterventions(
+        counts,
+        _np(nxt["risk", "proposed_var"]),
+        executed_var,
+        alert_counts=_code_counts(alert, ALERTS),
+        breaker_days=int(nxt["risk", "breaker_on"].sum()),
+        rejected_counts=_code_counts(rejected, PRE_TRADE_REASONS),
+    )
     extra: dict[str, Any] = {}
     if hierarchical:
         extra = {
@@ -129,10 +145,16 @@ def result_from_rollout(
         symbols=universe.symbols,
         sectors=[i.sector for i in universe.instruments],
         var_forecasts=executed_var,
-        interventions=RiskInterventions(counts, _np(nxt["risk", "proposed_var"]), executed_var),
+        interventions=interventions,
         correlation_exposure=_np(nxt["risk", "correlation_exposure"]),
+        correlation_matrices=correlation_from_covariance(_np(td["cov"])),
         **extra,
     )
+
+
+def _code_counts(codes: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
+    """``{name: occurrences}`` of the non-zero codes (0 = none) of ``codes``."""
+    return {names[k]: int((codes == k).sum()) for k in range(1, len(names)) if (codes == k).any()}
 
 
 def run_strategy(
@@ -186,6 +208,7 @@ def measure_decision_latency(
     from mtquant.agents.hierarchical.communication import CommunicationHub
     from mtquant.agents.hierarchical.hierarchical_system import HierarchicalTradingSystem
     from mtquant.execution.paper_broker import PaperBroker
+    from mtquant.risk_management.portfolio_risk_manager import PortfolioRiskManager
 
     universe = InstrumentUniverse.from_config(cfg.instruments)
     start = first_trading_row(features, split)
@@ -194,7 +217,7 @@ def measure_decision_latency(
         raise DataError(f"split rows {split}: too short to time {n_decisions} decisions")
     hub = CommunicationHub.from_config(cfg.agents.communication)  # messaging as in live trading
     system = HierarchicalTradingSystem(
-        None, None, RiskLimits.from_config(cfg.risk, universe), hub, universe, cfg.env,
+        None, None, PortfolioRiskManager(cfg.risk, universe, cfg.env.rebalance_band), hub, universe, cfg.env,
         policy=policy,
     )  # fmt: skip
     broker = PaperBroker(features, universe, cfg.env, cfg.risk, start_row=start, stop_row=split[1])

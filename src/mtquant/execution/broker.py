@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from mtquant.execution.orders import Fill, Order, Portfolio, Position
+from mtquant.execution.orders import ExecutionReport, Order, Portfolio, Position
 
 
 class Broker(ABC):
@@ -13,8 +13,9 @@ class Broker(ABC):
     next close. A live adapter implements the same three methods."""
 
     @abstractmethod
-    def submit_orders(self, orders: list[Order]) -> list[Fill]:
-        """Execute ``orders`` (possibly none) and advance to the next close; return the fills."""
+    def submit_orders(self, orders: list[Order]) -> ExecutionReport:
+        """Gate ``orders`` (possibly none) through the pre-trade checks, execute the accepted ones
+        and advance to the next close; return the fills and the refused orders with reasons."""
 
     @abstractmethod
     def positions(self) -> list[Position]:

@@ -64,6 +64,24 @@ class Fill:
 
 
 @dataclass(frozen=True)
+class Rejection:
+    """An order the broker refused, with the pre-trade rule that refused it
+    (:data:`~mtquant.risk_management.guard.PRE_TRADE_REASONS`, or ``unknown_symbol``)."""
+
+    order: Order
+    reason: str
+    timestamp: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    """What one ``submit_orders`` call did: the fills and the refused orders (never dropped)."""
+
+    fills: list[Fill]
+    rejected: list[Rejection]
+
+
+@dataclass(frozen=True)
 class Position:
     """An open position: signed ``units`` of base bought at ``entry_price`` (average)."""
 

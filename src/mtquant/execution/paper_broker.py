@@ -5,6 +5,12 @@ and executes every day with :func:`~mtquant.execution.kernel.step_kernel`, the f
 the batched environment steps with: same t+1 fills, spread, commission, slippage, swap and margin
 call. ``submit_orders`` is one trading day (decided at the close of row ``t``, filled at the open
 of ``t + 1``, marked at the close of ``t + 1``); an empty order list still advances the day.
+
+Every order is gated first by the
+:class:`~mtquant.risk_management.pre_trade_checker.PreTradeChecker` (the pre-trade rules the
+environment's risk transform applies: no price for the bar, price band against the last close,
+position size, gross leverage, margin); a refused order comes back in the
+:class:`~mtquant.execution.orders.ExecutionReport` with its reason and its leg is not traded.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from mtquant.execution.kernel import (
     StepBreakdown,
     step_kernel,
 )
-from mtquant.execution.orders import Fill, Order, Portfolio, Position
+from mtquant.execution.orders import ExecutionReport, Fill, Order, Portfolio, Position, Rejection
 from mtquant.features.feature_set import FeatureSet
 from mtquant.instruments import InstrumentUniverse, usd_per_unit
+from mtquant.risk_management.guard import PRE_TRADE_REASONS
+from mtquant.risk_management.pre_trade_checker import PreTradeChecker
 
 
 class PaperBroker(Broker):
@@ -51,34 +59,57 @@ class PaperBroker(Broker):
             )
         self.tape = MarketTape.from_features(features, universe)
         self.params = KernelParams.from_config(universe, env_cfg, risk_cfg)
+        self.checker = PreTradeChecker(risk_cfg, universe, env_cfg.rebalance_band)
+        self.order_ok = features.order_ok()  # [T, N] bars on t and on the fill day
         self.state = KernelState.initial(
             torch.tensor([start_row]), universe.n, len(universe.specialists), env_cfg.initial_equity
         )
         self.terminated = False
         self.fills: list[Fill] = []
+        self.rejections: list[Rejection] = []
         self.last_breakdown: StepBreakdown | None = None
 
     @property
     def row(self) -> int:
         return int(self.state.t.item())
 
-    def _delta_units(self, orders: list[Order]) -> torch.Tensor:
+    def _gate(self, orders: list[Order], when: datetime) -> tuple[torch.Tensor, list[Rejection]]:
+        """Units to trade ``[1, N]`` after the pre-trade checks, and the refused orders."""
+        st, t = self.state, self.row
+        rejected: list[Rejection] = []
         delta = torch.zeros(1, self.universe.n, dtype=torch.float64)
+        close = self.tape.close[t][None]
+        price = close.clone()  # each leg's order price (the last order in that symbol)
+        legs: dict[int, list[Order]] = {}
         for order in orders:
-            try:
-                k = self.universe.index_of(order.symbol)
-            except KeyError as exc:
-                raise DataError(f"order for unknown symbol {order.symbol!r}: {exc}") from None
+            if order.symbol not in self.universe.symbols:
+                reason = f"unknown_symbol: {order.symbol!r}; known {self.universe.symbols}"
+                rejected.append(Rejection(order, reason, when))
+                continue
+            k = self.universe.index_of(order.symbol)
             delta[0, k] += order.signed_quantity
-        return delta
+            if order.price is not None:
+                price[0, k] = float(order.price)
+            legs.setdefault(k, []).append(order)
+        upu = usd_per_unit(close, self.params.usd_base)
+        equity = st.equity.clamp_min(1e-12)[:, None]
+        current = st.units * upu / equity
+        target = (st.units + delta) * upu / equity
+        reasons = self.checker.check_book(current, target, self.order_ok[t][None], price, close)
+        for k, code in enumerate(reasons[0].tolist()):
+            if code and k in legs:
+                delta[0, k] = 0.0
+                rejected += [Rejection(o, PRE_TRADE_REASONS[code], when) for o in legs[k]]
+        return delta, rejected
 
-    def submit_orders(self, orders: list[Order]) -> list[Fill]:
+    def submit_orders(self, orders: list[Order]) -> ExecutionReport:
         if self.terminated:
             raise DataError(f"paper account was stopped out at row {self.row}; no more orders")
         if self.row + 1 >= self.stop_row:
             raise DataError(f"paper broker at row {self.row}: no next row before {self.stop_row}")
         before = self.state
-        target = before.units + self._delta_units(orders)
+        delta, rejected = self._gate(orders, self.dates[self.row].to_pydatetime())
+        target = before.units + delta
         new, bd = step_kernel(before, target, self.tape, self.params)
         t1 = int(new.t.item())
         when = self.dates[t1].to_pydatetime()
@@ -86,7 +117,8 @@ class PaperBroker(Broker):
         self.state, self.terminated = new, bool(bd.margin_call.item())
         self.last_breakdown = bd
         self.fills.extend(fills)
-        return fills
+        self.rejections.extend(rejected)
+        return ExecutionReport(fills, rejected)
 
     def _fill_records(
         self,

@@ -29,6 +29,7 @@ from mtquant.features.risk_inputs import (
     upper_triangle_corr,
 )
 from mtquant.instruments import InstrumentUniverse
+from mtquant.risk_management.correlation_tracker import correlation_regime
 
 VALID_FROM = max(OBS_LOOKBACK, DOMAIN_LOOKBACK)  # longest lookback of any feature, rows
 MIN_FIT_ROWS = 20  # fewest training rows behind the normalisation statistics
@@ -127,13 +128,16 @@ def compute_features(
     universe: InstrumentUniverse | None = None,
     train_end: int | None = None,
     var_window: int = 100,
+    regime_rule: tuple[int, float, float] = (100, 1.3, 0.7),
 ) -> FeatureSet:
     """Every causal feature of ``data`` (see :class:`FeatureSet` and ``docs/internals.md``).
 
     ``universe`` fixes the instrument order and the specialists (None: the default config's
     grouping of ``data.symbols``). Normalisation statistics use rows ``[valid_from, train_end)``
     (``train_end`` None: the first 70 % of rows) and apply to every row; rows before
-    ``valid_from`` (the longest lookback) are 0 in the normalised tensors. Computed on the CPU.
+    ``valid_from`` (the longest lookback) are 0 in the normalised tensors. ``regime_rule`` is
+    ``(risk.correlation_window, risk.spike_ratio, risk.breakdown_ratio)`` of the correlation
+    regime series. Computed on the CPU.
     """
     universe = universe if universe is not None else default_universe(list(data.symbols))
     missing = [s for s in universe.symbols if s not in data.symbols]
@@ -209,6 +213,8 @@ def compute_features(
         fill_price=torch.where(data.has_range.to(torch.bool)[None, :], data.open.double(), close),
         spread=spread,
         has_spread=has_spread,
+        tradable=data.mask.to(torch.bool).clone(),
+        correlation_regime=correlation_regime(returns, *regime_rule),
         valid_from=VALID_FROM,
         norm_fitted_until=train_end,
         notes=domain_notes(data),

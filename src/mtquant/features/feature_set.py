@@ -35,9 +35,18 @@ class FeatureSet:
     fill_price: torch.Tensor  # [T, N] float64 fill price on day t: open, or close if close-only
     spread: torch.Tensor  # [T, N] float64 quoted spread per bar (price units); 0 if no quote
     has_spread: torch.Tensor  # [N] bool, the data quotes a spread per bar for this instrument
+    tradable: torch.Tensor  # [T, N] bool, the instrument has a bar on day t (not forward-filled)
+    correlation_regime: torch.Tensor  # [T] int64, 0 none / 1 spike / 2 breakdown (risk rule)
     valid_from: int  # first row where every feature is defined (warm-up done)
     norm_fitted_until: int  # normalisation statistics use rows < this (the training split end)
     notes: list[str] = field(default_factory=list)  # proxies held neutral for missing symbols
+
+    def order_ok(self) -> torch.Tensor:
+        """``[T, N]`` bool: an order decided on day t can trade (a bar on t, where its price is
+        read, and on t + 1, where it fills; the last row: t). A market shut on either day
+        refuses the order (the pre-trade gate's ``no_price``)."""
+        following = torch.cat([self.tradable[1:], self.tradable[-1:]], dim=0)
+        return self.tradable.to(torch.bool) & following.to(torch.bool)
 
     @property
     def n_days(self) -> int:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 OBSERVATION_DIM = 50
 OBS_MARKET_DIM = 48
 OBS_POSITION = 48
@@ -77,3 +79,32 @@ class PortfolioStateLayout:
 # the plan's state: 8 instruments and 3 specialists (74); networks built for another universe
 # take their width from PortfolioStateLayout
 PLAN_STATE_DIM = PortfolioStateLayout(n_instruments=8, n_specialists=3).dim
+
+
+def pack_meta_state(
+    returns: torch.Tensor,
+    drawdown: torch.Tensor,
+    correlations: torch.Tensor,
+    specialist_metrics: torch.Tensor,
+    macro: torch.Tensor,
+) -> torch.Tensor:
+    """The meta-controller's state ``[B, dim]`` (float32) in the layout above: the one builder
+    the environment, backtests and live trading share.
+
+    ``returns [B, 30]`` daily returns as fractions (stored in percent, with their population
+    standard deviation in percent as the volatility); ``drawdown [B]`` ``1 - equity / peak``;
+    ``correlations [B, N(N-1)/2]``; ``specialist_metrics [B, 3 S]`` as
+    :func:`mtquant.execution.kernel.specialist_metrics` gives them (EWMA daily return in percent,
+    annualised Sharpe, hit rate per specialist); ``macro [B, 5]`` (normalised) macro inputs.
+    """
+    return torch.cat(
+        [
+            (returns * 100.0).float(),
+            (returns.std(dim=1, unbiased=False) * 100.0)[:, None].float(),
+            drawdown[:, None].float(),
+            correlations,
+            specialist_metrics.float(),
+            macro,
+        ],
+        dim=1,
+    )

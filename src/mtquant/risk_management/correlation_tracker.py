@@ -1,6 +1,9 @@
 """Rolling correlation matrix over a ring buffer, updated per bar, with regime detection.
 
 Re-exported by :mod:`mtquant.risk_management.portfolio_risk_manager` (the plan's import path).
+:func:`correlation_regime` runs the tracker's rule causally over a dataset once, so the batched
+environment and the live decision cycle read the same regime for a day (the circuit breaker of
+:mod:`mtquant.risk_management.guard` trips on a spike).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from matplotlib.figure import Figure
 
 from mtquant.errors import DataError
 from mtquant.risk_management.limits import correlation_exposure
+
+REGIMES = ("none", "correlation_spike", "correlation_breakdown")  # codes 0, 1, 2
+SPIKE = REGIMES.index("correlation_spike")
 
 
 class CorrelationTracker:
@@ -170,3 +176,24 @@ class CorrelationTracker:
         if path is not None:
             fig.savefig(Path(path), format="png", dpi=100)
         return fig
+
+
+def correlation_regime(
+    returns: torch.Tensor, window: int = 100, spike_ratio: float = 1.3, breakdown_ratio: float = 0.7
+) -> torch.Tensor:
+    """``[T]`` int64 codes (:data:`REGIMES`): what a :class:`CorrelationTracker` (``window``,
+    ``spike_ratio``, ``breakdown_ratio``; ``risk.correlation_window`` etc.) fed the rows of
+    ``returns [T, N]`` up to ``t`` reports; 0 until its window and 20-day baseline are full, and
+    for a single instrument (no pairs)."""
+    t_len, n = returns.shape
+    codes = torch.zeros(t_len, dtype=torch.long)
+    if n < 2:
+        return codes
+    tracker = CorrelationTracker([str(k) for k in range(n)], window, spike_ratio, breakdown_ratio)
+    rows = returns.double().numpy()
+    for t in range(t_len):  # the tracker's running sums: O(N^2) per day, once per dataset
+        tracker.update(rows[t])
+        regime = tracker.detect_regime_change()
+        if regime is not None:
+            codes[t] = REGIMES.index(regime)
+    return codes

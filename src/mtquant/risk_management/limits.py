@@ -53,6 +53,7 @@ __all__ = [
     "HELD_EPS",
     "RiskDiagnostics",
     "RiskLimits",
+    "book_var",
     "diagnostics",
     "enforce_limits",
     "run_fused",
@@ -279,6 +280,16 @@ def _quad_forms(
     p = legs.shape[1] // 2
     pairs = legs[:, :p].mul_(legs[:, p:]).mul_(pair_cov).sum(1)
     return (w * w).mul_(var).sum(1).add_(pairs, alpha=2.0)
+
+
+def book_var(weights: torch.Tensor, cov: torch.Tensor, limits: RiskLimits) -> torch.Tensor:
+    """The VaR layer's measure of any book: ``z sqrt(w' S w)`` ``[B]`` for ``weights [B, N]``
+    (what :func:`enforce_limits` reports as ``executed_var`` for the book it returns)."""
+    _check_shapes(weights, cov, limits.n)
+    lim = limits.for_tensor(weights)
+    var, pair_cov = _cov_rows(cov, lim)
+    quad = _quad_forms(weights.T.unsqueeze(0), var, pair_cov, lim)[0]
+    return quad.clamp_min(0.0).sqrt() * lim.z
 
 
 def enforce_limits(

@@ -1,13 +1,16 @@
-"""Portfolio-level risk checks on a proposed book: the plan's four layers, VaR, sectors, margin.
+"""The portfolio risk manager: the plan's four layers, VaR, sectors, margin, the decision guard.
+
+One implementation: :meth:`PortfolioRiskManager.check_portfolio_risk` runs
+:func:`~mtquant.risk_management.limits.enforce_limits` (the function the risk transform and the
+decision cycle enforce with) on the proposed book and says ok exactly when it leaves the book
+unchanged; the reason names the plan's layer that would change it (1 VaR, 2 correlation, 3
+sector / gross leverage / position, 4 margin) with the figures. :meth:`guard` is the decision
+path (:func:`~mtquant.risk_management.guard.guard_book`: limits, circuit breaker, pre-trade gate)
+that :class:`~mtquant.agents.hierarchical.hierarchical_system.HierarchicalTradingSystem` calls.
 
 Positions are anything with ``.symbol`` and ``.notional`` (signed USD notional, long > 0) —
 :class:`PositionLike` — so this module does not depend on the execution layer; a portfolio is
-anything with ``.equity`` (USD) and optionally ``.margin_available`` (USD the book may commit).
-
-``check_portfolio_risk`` agrees with :func:`~mtquant.risk_management.limits.enforce_limits`:
-with the same covariance, a book it accepts is one ``enforce_limits`` leaves untouched,
-except for the per-position cap, which is the pre-trade layer's
-(:class:`~mtquant.risk_management.pre_trade_checker.PreTradeChecker`).
+anything with ``.equity`` (USD).
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from mtquant.errors import DataError
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management import var as var_lib
 from mtquant.risk_management.correlation_tracker import CorrelationTracker
-from mtquant.risk_management.limits import correlation_exposure
+from mtquant.risk_management.guard import BreakerState, Guarded, GuardRules, guard_book
+from mtquant.risk_management.limits import (
+    BINDING_NAMES,
+    RiskLimits,
+    book_var,
+    correlation_exposure,
+    enforce_limits,
+)
 
 __all__ = [
     "BookPosition",
@@ -77,9 +87,14 @@ class PortfolioRiskManager:
     :attr:`tracker` follows the same returns over ``correlation_window`` bars for regime alerts.
     """
 
-    def __init__(self, risk_cfg: RiskConfig, universe: InstrumentUniverse) -> None:
+    def __init__(
+        self, risk_cfg: RiskConfig, universe: InstrumentUniverse, rebalance_band: float = 0.0
+    ) -> None:
         self.cfg = risk_cfg
         self.universe = universe
+        self.limits = RiskLimits.from_config(risk_cfg, universe)
+        # rebalance_band: env.rebalance_band of the execution (orders below it are not sent)
+        self.rules = GuardRules.from_config(risk_cfg, rebalance_band)
         self.symbols = universe.symbols
         self.margin_rate = universe.terms()["margin_rate"].numpy()
         self.sector_of = [inst.sector for inst in universe.instruments]
@@ -141,44 +156,78 @@ class PortfolioRiskManager:
     def check_portfolio_risk(
         self, proposed_positions: Sequence[PositionLike], current_portfolio: PortfolioLike
     ) -> tuple[bool, str]:
-        """Layers 1 VaR, 2 correlation, 3 sector (and gross leverage), 4 margin → (ok, reason)."""
+        """``(ok, reason)``: ok exactly when :func:`enforce_limits` would leave the proposed book
+        unchanged under the stored returns' covariance (module doc)."""
         equity = float(current_portfolio.equity)
-        w = self.weights(proposed_positions, equity)
-        cfg = self.cfg
-        cov = self.covariance()
-        var = float(var_lib.portfolio_var_from_cov(w, cov, cfg.var_confidence, validate=False))
-        if var > cfg.max_portfolio_var:
-            return False, (
+        w = torch.from_numpy(self.weights(proposed_positions, equity))[None]
+        cov = torch.from_numpy(self.covariance())[None]
+        executed, diag = enforce_limits(w, cov, self.limits)
+        flags = int(diag.binding_flags[0])
+        if flags == 0:
+            return True, "ok"
+        layer = BINDING_NAMES[(flags & -flags).bit_length()]  # the first layer that bound
+        return False, self._reason(layer, w, executed, cov, equity)
+
+    def _reason(
+        self,
+        layer: str,
+        w: torch.Tensor,
+        executed: torch.Tensor,
+        cov: torch.Tensor,
+        equity: float,
+    ) -> str:
+        """The plan's layer number, the rule and the figures of the first limit that binds."""
+        cfg, lim = self.cfg, self.limits
+        if layer == "var":
+            var = float(book_var(w, cov, lim)[0])
+            return (
                 f"layer 1 VaR: parametric {cfg.var_confidence:.0%} VaR {var:.4%} of equity > "
                 f"max_portfolio_var {cfg.max_portfolio_var:.4%}"
             )
-        ok, exposure = self.check_correlation_risk(proposed_positions, cov)
-        if not ok:
-            return False, (
+        if layer == "correlation":
+            exposure = float(correlation_exposure(w, cov)[0])
+            return (
                 f"layer 2 correlation: effective correlation {exposure:.3f} > "
                 f"max_correlation_exposure {cfg.max_correlation_exposure:.3f}"
             )
-        cap = cfg.max_sector_allocation * cfg.max_gross_leverage
-        sector_gross = self._sector_gross(np.abs(w))
-        for sector, gross in sector_gross.items():
-            if gross > cap:
-                return False, (
-                    f"layer 3 sector: {sector} gross {gross:.3f} x equity > max_sector_allocation "
-                    f"x max_gross_leverage = {cap:.3f}"
-                )
-        gross = float(np.abs(w).sum())
-        if gross > cfg.max_gross_leverage:
-            return False, (
-                f"layer 3 leverage: gross {gross:.3f} x equity > max_gross_leverage "
-                f"{cfg.max_gross_leverage:.3f}"
+        if layer == "sector":
+            gross = self._sector_gross(w[0].abs().numpy())
+            sector, value = max(gross.items(), key=lambda kv: kv[1])
+            return (
+                f"layer 3 sector: {sector} gross {value:.3f} x equity > max_sector_allocation "
+                f"x max_gross_leverage = {lim.sector_cap:.3f}"
             )
-        available = self.available_margin(current_portfolio)
-        ok, margin = self.check_margin_requirement(proposed_positions, available)
-        if not ok:
-            return False, (
-                f"layer 4 margin: required {margin:,.2f} USD > available {available:,.2f} USD"
+        if layer == "gross":
+            return (
+                f"layer 3 leverage: gross {float(w.abs().sum()):.3f} x equity > "
+                f"max_gross_leverage {cfg.max_gross_leverage:.3f}"
             )
-        return True, "ok"
+        if layer == "position":
+            k = int(w[0].abs().argmax())
+            return (
+                f"layer 3 position: {self.symbols[k]} weight {float(w[0, k]):+.3f} x equity "
+                f"exceeds max_position_weight {cfg.max_position_weight:.3f}"
+            )
+        margin = float((w[0].abs().numpy() @ self.margin_rate) * equity)
+        return (
+            f"layer 4 margin: required {margin:,.2f} USD > max_margin_usage x equity "
+            f"{cfg.max_margin_usage * equity:,.2f} USD"
+        )
+
+    def guard(
+        self,
+        proposed: torch.Tensor,
+        cov: torch.Tensor,
+        current: torch.Tensor,
+        equity: torch.Tensor,
+        tradable: torch.Tensor,
+        spike: torch.Tensor,
+        state: BreakerState,
+    ) -> Guarded:
+        """The decision path's guard on ``[B, N]`` books (:func:`guard_book` with these limits)."""
+        return guard_book(
+            proposed, cov, current, equity, tradable, spike, state, self.limits, self.rules
+        )
 
     def available_margin(self, portfolio: PortfolioLike) -> float:
         """``max_margin_usage x equity``, capped by ``portfolio.margin_available`` if present."""

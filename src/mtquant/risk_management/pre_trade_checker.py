@@ -1,10 +1,15 @@
-"""Per-order checks before an order reaches the broker (instrument level).
+"""Per-order checks before an order reaches the broker (instrument level), the plan's API over
+the same rules the batched decision path applies.
 
-An order is approved only when it passes both layers: this checker (known instrument, price
-within the sanity band of the last price, resulting position size, gross leverage, margin) and
-the portfolio layer
-(:meth:`~mtquant.risk_management.portfolio_risk_manager.PortfolioRiskManager.check_portfolio_risk`
-on the book the order would produce). :meth:`PreTradeChecker.approve` runs both in that order.
+:meth:`PreTradeChecker.check_order` refuses an order in an unknown instrument, with a price that
+is not a positive number, without a last price to check it against (no price for that bar), or
+outside ``risk.price_band`` of that price; the size rules (position weight, gross leverage,
+margin: an order that adds exposure to a book beyond them) are
+:func:`~mtquant.risk_management.guard.gate_orders` at one account, the function the risk
+transform and :meth:`HierarchicalTradingSystem.step` use. An order is approved only when it also
+passes the portfolio layer (:meth:`PortfolioRiskManager.check_portfolio_risk` of the book it
+produces): :meth:`PreTradeChecker.approve` runs both in that order. The
+:class:`~mtquant.execution.paper_broker.PaperBroker` gates every submitted order here.
 
 Orders are anything with ``.symbol``, ``.price`` and either ``.notional`` (signed USD) or
 ``.quantity`` (signed units of the base asset; USD notional = units x price, or units when USD
@@ -17,8 +22,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+import torch
+
 from mtquant.config.risk import RiskConfig
 from mtquant.instruments import InstrumentUniverse
+from mtquant.risk_management.guard import PRE_TRADE_REASONS, GuardRules, gate_orders
 from mtquant.risk_management.portfolio_risk_manager import (
     BookPosition,
     PortfolioLike,
@@ -41,10 +49,14 @@ class OrderLike(Protocol):
 class PreTradeChecker:
     """Instrument-level checks of one order against the current book (see module doc)."""
 
-    def __init__(self, risk_cfg: RiskConfig, universe: InstrumentUniverse) -> None:
+    def __init__(
+        self, risk_cfg: RiskConfig, universe: InstrumentUniverse, rebalance_band: float = 0.0
+    ) -> None:
         self.cfg = risk_cfg
+        self.rules = GuardRules.from_config(risk_cfg, rebalance_band)
         self.universe = universe
         self.specs = {i.symbol: i.spec for i in universe.instruments}
+        self.margin_rate = universe.terms(dtype=torch.float64)["margin_rate"]
         self.last_prices: dict[str, float] = {}
 
     def update_prices(self, prices: Mapping[str, float]) -> None:
@@ -57,7 +69,8 @@ class PreTradeChecker:
         notional = getattr(order, "notional", None)
         if notional is not None:
             return float(notional)
-        quantity = getattr(order, "quantity", None)
+        # an execution Order holds a positive quantity and a side: its signed_quantity
+        quantity = getattr(order, "signed_quantity", getattr(order, "quantity", None))
         if quantity is None:
             raise AttributeError(f"order in {order.symbol} has neither .notional nor .quantity")
         usd_base = self.specs[order.symbol].usd_base
@@ -70,49 +83,75 @@ class PreTradeChecker:
         positions: Sequence[PositionLike] = (),
     ) -> tuple[bool, str]:
         """``(ok, reason)`` for one order given the current ``positions`` and account."""
-        sym, cfg = order.symbol, self.cfg
+        sym = order.symbol
         if sym not in self.specs:
-            return False, f"unknown instrument {sym!r}; known {self.universe.symbols}"
+            return (
+                False,
+                f"unknown_symbol: unknown instrument {sym!r}; known {self.universe.symbols}",
+            )
         price = float(order.price)
         if not (math.isfinite(price) and price > 0):
-            return False, f"{sym}: order price {price} is not a positive number"
+            return False, f"price_band: {sym} order price {price} is not a positive number"
         last = self.last_prices.get(sym)
         if last is None:
-            return False, f"{sym}: no last price to check the order price against"
-        if abs(price / last - 1.0) > cfg.price_band:
-            return False, (
-                f"{sym}: order price {price} is {price / last - 1.0:+.2%} from the last price "
-                f"{last} (price_band {cfg.price_band:.0%})"
-            )
+            return False, f"no_price: {sym} has no last price to check the order price against"
         notional = self.order_notional(order)
         if not math.isfinite(notional):
             return False, f"{sym}: order notional {notional} is not finite"
         equity = float(portfolio.equity)
         if not equity > 0:
             return False, f"account equity {equity} is not positive"
-        book = _book_after(positions, sym, notional)
-        weight = book.get(sym, 0.0) / equity
-        if abs(weight) > cfg.max_position_weight:
-            return False, (
-                f"{sym}: position weight {weight:+.3f} x equity exceeds max_position_weight "
-                f"{cfg.max_position_weight:.3f}"
+        symbols = self.universe.symbols
+        k = symbols.index(sym)
+        current = torch.zeros(1, len(symbols), dtype=torch.float64)
+        for p in positions:
+            current[0, symbols.index(p.symbol)] += float(p.notional) / equity
+        target = current.clone()
+        target[0, k] += notional / equity
+        prices = torch.full_like(current, price)
+        lasts = torch.full_like(current, last)
+        tradable = torch.ones_like(current, dtype=torch.bool)
+        book, reasons = gate_orders(
+            current, target, tradable, self.margin_rate, self.rules, prices, lasts
+        )
+        code = int(reasons[0, k])
+        if code == 0:
+            return True, "ok"
+        return False, f"{PRE_TRADE_REASONS[code]}: {self._explain(code, sym, price, last, target)}"
+
+    def _explain(self, code: int, sym: str, price: float, last: float, book: torch.Tensor) -> str:
+        """The figures behind a refusal (the gate gives the rule; this says by how much)."""
+        r = self.rules
+        if code == PRE_TRADE_REASONS.index("price_band"):
+            return (
+                f"{sym} order price {price} is {price / last - 1.0:+.2%} from the last price "
+                f"{last} (price_band {r.price_band:.0%})"
             )
-        gross = sum(abs(v) for v in book.values()) / equity
-        if gross > cfg.max_gross_leverage:
-            return False, (
-                f"{sym}: gross leverage after the order {gross:.3f} > max_gross_leverage "
-                f"{cfg.max_gross_leverage:.3f}"
-            )
-        margin = sum(abs(v) * self.specs[s].margin_rate for s, v in book.items() if s in self.specs)
-        available = cfg.max_margin_usage * equity
-        broker = getattr(portfolio, "margin_available", None)
-        if broker is not None:
-            available = min(available, float(broker))
-        if margin > available:
-            return False, (
-                f"{sym}: margin after the order {margin:,.2f} USD > available {available:,.2f} USD"
-            )
-        return True, "ok"
+        if code == PRE_TRADE_REASONS.index("position_size"):
+            w = float(book[0, self.universe.symbols.index(sym)])
+            return f"{sym} position weight {w:+.3f} x equity exceeds max_position_weight {r.max_position_weight:.3f}"
+        if code == PRE_TRADE_REASONS.index("leverage"):
+            gross = float(book.abs().sum())
+            return f"gross leverage after the order {gross:.3f} > max_gross_leverage {r.max_gross_leverage:.3f}"
+        margin = float((book.abs() * self.margin_rate).sum())
+        return f"margin after the order {margin:.4f} x equity > max_margin_usage {r.max_margin_usage:.4f}"
+
+    def check_book(
+        self,
+        current: torch.Tensor,
+        target: torch.Tensor,
+        tradable: torch.Tensor,
+        order_price: torch.Tensor,
+        last_price: torch.Tensor,
+    ) -> torch.Tensor:
+        """Reason codes ``[B, N]`` (:data:`PRE_TRADE_REASONS`) of moving ``current`` to ``target``
+        weights: :func:`gate_orders` with this checker's rules (how a broker gates a batch of
+        orders at once; 0 = the leg's order passes, or there is none)."""
+        _, reasons = gate_orders(
+            current, target, tradable, self.margin_rate.to(target.dtype), self.rules,
+            order_price, last_price,
+        )  # fmt: skip
+        return reasons
 
     def approve(
         self,

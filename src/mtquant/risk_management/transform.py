@@ -1,17 +1,23 @@
 """The risk manager as a TorchRL transform on the action path.
 
-``PortfolioRiskTransform(limits)`` sits between the policy and any TorchRL env that reads
-``"target_weights" [*B, N]`` as its action and publishes ``"cov" [*B, N, N]`` as an
-observation. On ``env.step`` TorchRL calls :meth:`_inv_call` on a shallow copy of the input
-tensordict: the proposed targets are replaced by :func:`enforce_limits`' compliant ones there,
-so the base env only ever executes compliant books while the caller's tensordict keeps the
-policy's own sample (its log-prob stays that of the sampled action; the scaling is part of the
-environment's dynamics). The diagnostics of that call are written by :meth:`_step` into the
-next observation under ``"risk"``:
+``PortfolioRiskTransform(limits, rules)`` sits between the policy and any TorchRL env that reads
+``"target_weights" [B, N]`` as its action and publishes ``"cov" [B, N, N]``, the held
+``"weights" [B, N]``, ``"equity" [B, 1]``, ``"tradable" [B, N]`` and ``"correlation_regime"
+[B]`` as observations. On ``env.step`` TorchRL calls :meth:`_inv_call` on a shallow copy of the
+input tensordict: the proposed targets are replaced there by what
+:func:`~mtquant.risk_management.guard.guard_book` lets through (limits, circuit breaker,
+pre-trade gate), so the base env only executes guarded books while the caller's tensordict
+keeps the policy's own sample (its log-prob stays that of the sampled action; the guard is part
+of the environment's dynamics). The transform holds each account's breaker state and restarts
+it with the account. What the guard did is written by :meth:`_step` into the next observation
+under ``"risk"``:
 
-``("risk", k)`` for k in ``proposed_var, executed_var, scale, correlation_exposure`` (float
-``[*B]``), ``binding`` and ``binding_flags`` (int64 ``[*B]``, codes in
-:mod:`mtquant.risk_management.limits`) and ``executed_weights`` ``[*B, N]``. Reset writes
+``("risk", k)`` for k in ``proposed_var`` (VaR of the policy's book), ``executed_var`` (ex-ante
+VaR of the book that executes), ``scale`` (the limits' gross scale), ``correlation_exposure``
+(float ``[B]``), ``binding`` and ``binding_flags`` (int64 ``[B]``, codes in
+:mod:`mtquant.risk_management.limits`), ``alert`` (int64 ``[B]``, the breaker's trigger,
+:data:`~mtquant.risk_management.guard.ALERTS`), ``breaker_on`` (bool ``[B]``), ``rejected``
+(int64 ``[B, N]``, pre-trade reason codes) and ``executed_weights`` ``[B, N]``. Reset writes
 neutral values (zeros, ``scale = 1``) so every spec'd key is present at every step.
 """
 
@@ -19,33 +25,43 @@ from __future__ import annotations
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Bounded, Composite, Unbounded
+from torchrl.data import Binary, Bounded, Composite, Unbounded
 from torchrl.envs import Transform
 
-from mtquant.risk_management.limits import (
-    BINDING_NAMES,
-    RiskDiagnostics,
-    RiskLimits,
-    enforce_limits,
+from mtquant.risk_management.correlation_tracker import SPIKE
+from mtquant.risk_management.guard import (
+    ALERTS,
+    PRE_TRADE_REASONS,
+    BreakerState,
+    Guarded,
+    GuardRules,
+    guard_book,
 )
+from mtquant.risk_management.limits import BINDING_NAMES, RiskLimits
 
 RISK_KEY = "risk"
 _FLOAT_KEYS = ("proposed_var", "executed_var", "scale", "correlation_exposure")
 
 
 class PortfolioRiskTransform(Transform):
-    """Replace ``target_weights`` by compliant weights and report what the limits did."""
+    """Replace ``target_weights`` by the guarded book and report what the guard did."""
 
     def __init__(
-        self, limits: RiskLimits, weights_key: str = "target_weights", cov_key: str = "cov"
+        self,
+        limits: RiskLimits,
+        rules: GuardRules,
+        weights_key: str = "target_weights",
+        cov_key: str = "cov",
     ) -> None:
         super().__init__(
             in_keys=[], out_keys=[], in_keys_inv=[weights_key], out_keys_inv=[weights_key]
         )
         self.limits = limits
+        self.rules = rules
         self.weights_key = weights_key
         self.cov_key = cov_key
         self._pending: TensorDictBase | None = None
+        self.breaker: BreakerState | None = None  # per account, from the first reset
 
     # ------------------------------------------------------------------ action path
     def _inv_call(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -56,41 +72,45 @@ class PortfolioRiskTransform(Transform):
                 return tensordict
             missing = self.weights_key if w is None else self.cov_key
             raise KeyError(f"PortfolioRiskTransform needs {missing!r} in the step tensordict")
-        n = w.shape[-1]
-        batch = w.shape[:-1]
-        # limits are enforced in float64 so that the reported VaR holds the limit to 1e-9 (float32
-        # rounding is ~1e-7); enforce_limits converts the covariance entries it reads to the
-        # weights' dtype; the base env receives the book in its action dtype
-        executed, diag = enforce_limits(
-            w.reshape(-1, n).to(torch.float64), cov.reshape(-1, n, n), self.limits
+        if self.breaker is None:
+            raise RuntimeError("PortfolioRiskTransform: step before the first reset")
+        # the guard runs in float64 so that the reported VaR holds the limit to 1e-9 (float32
+        # rounding is ~1e-7); the base env receives the book in its action dtype
+        guarded = guard_book(
+            w.to(torch.float64),
+            cov,
+            tensordict.get("weights"),
+            tensordict.get("equity").reshape(-1),
+            tensordict.get("tradable"),
+            tensordict.get("correlation_regime") == SPIKE,
+            self.breaker,
+            self.limits,
+            self.rules,
         )
-        executed = executed.reshape(w.shape)
-        tensordict.set(self.weights_key, executed.to(w.dtype))
-        self._pending = self._risk_td(diag, executed, batch)
+        self.breaker = guarded.state
+        tensordict.set(self.weights_key, guarded.executed.to(w.dtype))
+        self._pending = self._risk_td(guarded, w.shape[:-1])
         return tensordict
 
     @staticmethod
-    def _risk_td(
-        diag: RiskDiagnostics, executed: torch.Tensor, batch: torch.Size
-    ) -> TensorDictBase:
-        """The ``("risk", ...)`` entries ``[*B]`` (all float64: ``enforce_limits`` ran in it)."""
-        flat = len(batch) == 1  # the usual [B]: no reshapes
-
-        def r(x: torch.Tensor) -> torch.Tensor:
-            return x if flat else x.reshape(batch)
-
+    def _risk_td(g: Guarded, batch: torch.Size) -> TensorDictBase:
+        """The ``("risk", ...)`` entries ``[B]`` (floats in float64: the guard ran in it)."""
+        diag = g.diagnostics
         return TensorDict(
             {
-                "proposed_var": r(diag.proposed_var),
-                "executed_var": r(diag.executed_var),
-                "scale": r(diag.scale),
-                "correlation_exposure": r(diag.correlation_exposure_after),
-                "binding": r(diag.binding),
-                "binding_flags": r(diag.binding_flags),
-                "executed_weights": executed,
+                "proposed_var": diag.proposed_var,
+                "executed_var": g.executed_var,
+                "scale": diag.scale,
+                "correlation_exposure": diag.correlation_exposure_after,
+                "binding": diag.binding,
+                "binding_flags": diag.binding_flags,
+                "alert": g.alert,
+                "breaker_on": g.breaker_on,
+                "rejected": g.reasons,
+                "executed_weights": g.executed,
             },
             batch_size=batch,
-            device=executed.device,
+            device=g.executed.device,
         )
 
     # ------------------------------------------------------------------ observations
@@ -106,6 +126,12 @@ class PortfolioRiskTransform(Transform):
     ) -> TensorDictBase:
         cov = tensordict_reset.get(self.cov_key)
         batch, n = cov.shape[:-2], cov.shape[-1]
+        fresh = BreakerState.fresh(int(batch.numel()), cov.device)
+        mask = None if tensordict is None else tensordict.get("_reset", None)
+        if self.breaker is None or mask is None or self.breaker.peak.shape != fresh.peak.shape:
+            self.breaker = fresh  # every account restarts
+        else:
+            self.breaker = self.breaker.where(mask.reshape(-1), fresh)
         z = torch.zeros(batch, dtype=torch.float64, device=cov.device)
         zi = torch.zeros(batch, dtype=torch.int64, device=cov.device)
         risk = TensorDict(
@@ -116,6 +142,9 @@ class PortfolioRiskTransform(Transform):
                 "correlation_exposure": z.clone(),
                 "binding": zi,
                 "binding_flags": zi.clone(),
+                "alert": zi.clone(),
+                "breaker_on": torch.zeros(batch, dtype=torch.bool, device=cov.device),
+                "rejected": torch.zeros((*batch, n), dtype=torch.int64, device=cov.device),
                 "executed_weights": torch.zeros((*batch, n), dtype=z.dtype, device=cov.device),
             },
             batch_size=batch,
@@ -134,6 +163,11 @@ class PortfolioRiskTransform(Transform):
         specs["binding"] = Bounded(0, n_layers, shape=batch, dtype=torch.int64, device=device)
         specs["binding_flags"] = Bounded(
             0, 2**n_layers - 1, shape=batch, dtype=torch.int64, device=device
+        )
+        specs["alert"] = Bounded(0, len(ALERTS) - 1, shape=batch, dtype=torch.int64, device=device)
+        specs["breaker_on"] = Binary(shape=batch, dtype=torch.bool, device=device)
+        specs["rejected"] = Bounded(
+            0, len(PRE_TRADE_REASONS) - 1, shape=(*batch, n), dtype=torch.int64, device=device
         )
         specs["executed_weights"] = Unbounded(shape=(*batch, n), dtype=dtype, device=device)
         observation_spec[RISK_KEY] = Composite(specs, shape=batch, device=device)

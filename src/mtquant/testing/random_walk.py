@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from mtquant.features.domain import DOMAIN_FEATURES
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import MACRO_DIM, OBS_MARKET_DIM, OBSERVATION_DIM
 from mtquant.instruments import InstrumentUniverse, position_return
@@ -18,7 +19,7 @@ TYPICAL_PRICE = {
     "EURUSD": 1.1, "GBPUSD": 1.3, "USDJPY": 110.0, "XAUUSD": 1800.0, "WTIUSD": 70.0,
     "SPX500": 4000.0, "NAS100": 12000.0, "US30": 33000.0,
 }  # fmt: skip
-DOMAIN_DIMS = {"forex": 8, "commodities": 6, "equity": 7}
+DOMAIN_DIMS = {kind: len(names) for kind, (names, _) in DOMAIN_FEATURES.items()}
 
 
 def random_walk_features(
@@ -85,6 +86,8 @@ def random_walk_features(
         fill_price=fill,
         spread=spread,
         has_spread=torch.full((n,), spread_fraction is not None),
+        tradable=torch.ones(t, n, dtype=torch.bool),  # a bar every day
+        correlation_regime=torch.zeros(t, dtype=torch.long),  # no regime change
         valid_from=window,
         norm_fitted_until=t,
     )

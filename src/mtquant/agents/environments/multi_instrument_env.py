@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Bounded, Categorical, Composite, Unbounded
+from torchrl.data import Binary, Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase, TransformedEnv
 
 from mtquant.agents.environments.observations import FeatureTape, drawdown, observe
@@ -44,6 +44,8 @@ from mtquant.execution.kernel import KernelParams, KernelState, step_kernel, tar
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import OBSERVATION_DIM, PortfolioStateLayout
 from mtquant.instruments import InstrumentUniverse
+from mtquant.risk_management.correlation_tracker import REGIMES
+from mtquant.risk_management.guard import GuardRules
 from mtquant.risk_management.limits import RiskLimits
 from mtquant.risk_management.transform import PortfolioRiskTransform
 
@@ -159,6 +161,8 @@ class MultiInstrumentEnv(EnvBase):
             cov=u(n, n),
             weights=u(n),
             equity=u(1, dtype=f64),
+            tradable=Binary(shape=(*b, n), dtype=torch.bool, device=dev),
+            correlation_regime=Bounded(0, len(REGIMES) - 1, shape=b, dtype=torch.long, device=dev),
             info=info,
             shape=b,
             device=dev,
@@ -359,4 +363,7 @@ def make_env(
         **env_kwargs,
     )
     limits = RiskLimits.from_config(cfg.risk, universe) if limits is None else limits
-    return TransformedEnv(base, PortfolioRiskTransform(limits))
+    return TransformedEnv(
+        base,
+        PortfolioRiskTransform(limits, GuardRules.from_config(cfg.risk, cfg.env.rebalance_band)),
+    )

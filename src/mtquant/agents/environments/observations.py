@@ -27,7 +27,7 @@ from mtquant.execution.kernel import (
     specialist_metrics,
 )
 from mtquant.features.feature_set import FeatureSet
-from mtquant.features.layout import OBS_POSITION, OBS_UNREALISED
+from mtquant.features.layout import OBS_POSITION, OBS_UNREALISED, pack_meta_state
 from mtquant.instruments import InstrumentUniverse
 
 
@@ -43,6 +43,8 @@ class FeatureTape:
     cov: torch.Tensor  # [T, N, N] float32
     prices: MarketTape
     usd_base: torch.Tensor  # [N] bool
+    order_ok: torch.Tensor  # [T, N] bool: a bar on day t and on the fill day t + 1 (market open)
+    regime: torch.Tensor  # [T] int64 correlation regime (mtquant.features.correlation_regime)
 
     @classmethod
     def build(
@@ -61,6 +63,8 @@ class FeatureTape:
             cov=features.cov.to(device=device, dtype=f32),
             prices=prices,
             usd_base=universe.terms(device=device)["usd_base"],
+            order_ok=features.order_ok().to(device),
+            regime=features.correlation_regime.to(device=device, dtype=torch.long),
         )
 
 
@@ -90,17 +94,8 @@ def observe(
     inst = tape.obs[t]  # [B, N, 50], a copy (advanced indexing)
     inst[..., OBS_POSITION] = weights.float()
     inst[..., OBS_UNREALISED] = unreal.float()
-    rets = state.returns
-    meta = torch.cat(
-        [
-            (rets * 100.0).float(),
-            (rets.std(dim=1, unbiased=False) * 100.0)[:, None].float(),
-            drawdown(state)[:, None].float(),
-            tape.correlations[t],
-            metrics.float(),
-            tape.macro[t],
-        ],
-        dim=1,
+    meta = pack_meta_state(
+        state.returns, drawdown(state), tape.correlations[t], metrics, tape.macro[t]
     )
     return {
         "meta_state": meta,
@@ -110,4 +105,6 @@ def observe(
         "cov": tape.cov[t],
         "weights": weights.float(),
         "equity": eq[:, None],
+        "tradable": tape.order_ok[t],
+        "correlation_regime": tape.regime[t],
     }

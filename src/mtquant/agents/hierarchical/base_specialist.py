@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 N_ACTIONS = 3  # 0 buy / long, 1 hold / flat, 2 sell / short
 ANOMALY_Z = 4.0
+ANOMALY_WINDOW = 60  # days behind the z-score of a day's domain features
 
 
 class BaseSpecialist(nn.Module, ABC):
@@ -188,17 +189,32 @@ class BaseSpecialist(nn.Module, ABC):
 
     @classmethod
     def detect_anomalies(cls, features: torch.Tensor, threshold: float = ANOMALY_Z) -> torch.Tensor:
-        """Bool mask ``[T, D]``: ``|z| > threshold`` (4) per column, or a non-finite value."""
+        """Bool mask ``[..., T, D]``: ``|z| > threshold`` (4) per column over the ``T`` rows, or a
+        non-finite value (leading dimensions are independent windows)."""
         finite = torch.isfinite(features)
         clean = torch.where(finite, features, torch.zeros_like(features))
-        n = finite.sum(0).clamp_min(1)
-        mu = clean.sum(0) / n
-        var = (torch.where(finite, clean - mu, torch.zeros_like(clean)) ** 2).sum(0) / (
-            n - 1
-        ).clamp_min(1)
+        n = finite.sum(-2, keepdim=True).clamp_min(1)
+        mu = clean.sum(-2, keepdim=True) / n
+        var = (torch.where(finite, clean - mu, torch.zeros_like(clean)) ** 2).sum(
+            -2, keepdim=True
+        ) / (n - 1).clamp_min(1)
         sd = var.sqrt()
         z = (clean - mu) / torch.where(sd > 0, sd, torch.ones_like(sd))
         return (z.abs() > threshold) | ~finite
+
+    @classmethod
+    def anomalous_days(
+        cls, features: torch.Tensor, window: int = ANOMALY_WINDOW, threshold: float = ANOMALY_Z
+    ) -> torch.Tensor:
+        """``[T]`` bool: day ``t``'s row of ``features [T, D]`` is an anomaly
+        (:meth:`detect_anomalies`) within the ``window`` days ending at ``t`` (causal; False
+        before a full window). The live decision cycle reports these days."""
+        out = torch.zeros(features.shape[0], dtype=torch.bool)
+        if features.shape[0] < window:
+            return out
+        windows = features.double().unfold(0, window, 1).transpose(-1, -2)  # [T-w+1, w, D]
+        out[window - 1 :] = cls.detect_anomalies(windows, threshold)[:, -1, :].any(-1)
+        return out
 
     # ------------------------------------------------------------------ helpers for subclasses
     def _closes(self, data: MarketData, symbols: list[str] | None = None) -> torch.Tensor:

@@ -13,14 +13,16 @@ row ``t``::
                     4. specialists: direction [1, N] from (market_s, instrument_obs, allocation_s)
                             │  3. hub: allocation, appetite, regime ──► specialists
                             ▼
-               sizing.target_weights ─► 6. risk_management.limits.enforce_limits
+               sizing.target_weights ─► 6. PortfolioRiskManager.guard (risk_management.guard):
+                            │               limits, circuit breaker, pre-trade gate
                             │            5. hub: performance reports ──► meta
                             │            7. compliant: orders as proposed
-                            ▼            8. limits bind: orders scaled down (journal)
+                            ▼            8. limits / breaker bind: orders scaled down; the gate
+                            │               refuses orders (journal; hub alert on a breaker trip)
                  target units (kernel.target_units) − current units ─► List[Order]
 
 Every numeric step is the function the batched environment uses (``observe``,
-``HierarchicalPolicy`` in deterministic mode, ``SizingModule``, ``enforce_limits``,
+``HierarchicalPolicy`` in deterministic mode, ``SizingModule``, ``guard_book``,
 ``target_units``, ``order_mask``), so that orders sent to a
 :class:`~mtquant.execution.paper_broker.PaperBroker` reproduce the environment's positions and
 equity exactly (tests/integration/test_env_parity.py). Inference runs under
@@ -34,6 +36,16 @@ cycle are the :class:`~mtquant.agents.hierarchical.journal.DecisionJournal`.
 
 ``market_data`` is ``{"features": FeatureSet, "t": int}``: the precomputed causal features and the
 row of the close just seen (features at row ``t`` use data up to ``t`` only).
+
+Besides the plan's steps, each cycle: stops with a :class:`~mtquant.errors.DataError` when an
+input the policy reads is not finite (a broken feed is never traded on); reports the
+specialists whose domain features are anomalous today
+(:meth:`~mtquant.agents.hierarchical.base_specialist.BaseSpecialist.anomalous_days`: |z| > 4
+against their last 60 days) in the journal and as a hub alert; records the hub's coordination
+signals between specialists (opposite legs of correlated instruments, same-direction legs of
+correlated ones) on the executed book. The account's circuit-breaker state lives here, as it
+lives in the risk transform for the environment's accounts; :meth:`reset_account` restarts it
+for a new account.
 
 Latency: ``step()`` is on the live decision path (goal p99 <= 1 ms at batch 1; ``scripts/bench.py``
 ``decision_latency_ms``). A :class:`HierarchicalPolicy` (alone or ``with_sizing``) is run through
@@ -64,18 +76,28 @@ from tensordict.nn import TensorDictSequential
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from mtquant.agents.environments.observations import FeatureTape, observe
+from mtquant.agents.hierarchical.base_specialist import BaseSpecialist
 from mtquant.agents.hierarchical.journal import Decision, DecisionJournal
 from mtquant.agents.hierarchical.policy import HierarchicalPolicy
 from mtquant.agents.hierarchical.specialist_reports import SpecialistLayout, SpecialistMessenger
 from mtquant.agents.sizing import SizingModule, position_of, target_weights
 from mtquant.config.env import EnvConfig
-from mtquant.errors import DataError
+from mtquant.errors import ConfigError, DataError
 from mtquant.execution.kernel import KernelState, order_mask, specialist_metrics, target_units
 from mtquant.execution.orders import Order, Portfolio, Position, Side
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import RETURNS_LOOKBACK
 from mtquant.instruments import InstrumentUniverse
-from mtquant.risk_management.limits import RiskLimits, enforce_limits
+from mtquant.risk_management.correlation_tracker import SPIKE
+from mtquant.risk_management.guard import (
+    ALERTS,
+    MIN_ORDER_WEIGHT,
+    PRE_TRADE_REASONS,
+    BreakerState,
+    Guarded,
+)
+from mtquant.risk_management.limits import enforce_limits
+from mtquant.risk_management.portfolio_risk_manager import PortfolioRiskManager
 
 __all__ = ["CycleAction", "Decision", "HierarchicalTradingSystem", "Policy"]
 
@@ -130,7 +152,7 @@ class HierarchicalTradingSystem:
         self,
         meta_controller: torch.nn.Module | None,
         specialists: Mapping[str, torch.nn.Module] | None,
-        portfolio_risk_manager: RiskLimits,
+        portfolio_risk_manager: PortfolioRiskManager,
         communication_hub: Any | None,
         universe: InstrumentUniverse,
         env_cfg: EnvConfig,
@@ -145,7 +167,17 @@ class HierarchicalTradingSystem:
             policy = HierarchicalPolicy(meta_controller, specialists)  # type: ignore[arg-type]
         self.policy = policy
         self.meta_controller, self.specialists = meta_controller, specialists
-        self.limits = portfolio_risk_manager
+        self.risk = portfolio_risk_manager
+        floor = max(env_cfg.rebalance_band, MIN_ORDER_WEIGHT)
+        if portfolio_risk_manager.rules.min_order != floor:
+            raise ConfigError(
+                f"PortfolioRiskManager was built for an order floor of "
+                f"{portfolio_risk_manager.rules.min_order}, but env.rebalance_band="
+                f"{env_cfg.rebalance_band} sends orders above {floor}: build it with "
+                "rebalance_band=env_cfg.rebalance_band"
+            )
+        self.limits = portfolio_risk_manager.limits
+        self.breaker = BreakerState.fresh(1)
         self.hub = communication_hub
         self.universe, self.env_cfg = universe, env_cfg
         self.sizing = SizingModule(
@@ -158,12 +190,14 @@ class HierarchicalTradingSystem:
         self.last_reports: list[Any] = []
         self._direct = _direct_actor(policy, self.sizing)
         self._tapes: dict[int, FeatureTape] = {}
+        self._anomalous: dict[str, list[bool]] = {}  # specialist -> anomalous day, by row
         self._when: list[datetime] = []  # the features' dates as datetimes, by row
         # per-call lookups, computed once
         self._symbols = self.layout.symbols
         self._sym_index = self.layout.sym_index
         self._spec_names = self.layout.names
         self._spec_idx = universe.specialist_index()
+        self._spec_of = self._spec_idx.tolist()
 
     # ------------------------------------------------------------------ the journal
     @property
@@ -185,12 +219,21 @@ class HierarchicalTradingSystem:
     def allocation_change_threshold(self) -> float:
         return self.journal.allocation_change_threshold
 
+    def reset_account(self) -> None:
+        """Restart the circuit breaker's memory (peak, last equity and VaR, streak, cool-down)
+        for a new account; the journal keeps its history."""
+        self.breaker = BreakerState.fresh(1)
+
     # ------------------------------------------------------------------ helpers of the plan
     def _tape(self, features: FeatureSet) -> FeatureTape:
         key = id(features)
         if key not in self._tapes:
             self._tapes = {key: FeatureTape.build(features, self.universe, "cpu")}
             self._when = list(features.dates.to_pydatetime())
+            self._anomalous = {
+                name: BaseSpecialist.anomalous_days(features.market[name]).tolist()
+                for name in self._spec_names
+            }
         return self._tapes[key]
 
     def _index_of(self, symbol: str) -> int:
@@ -305,6 +348,7 @@ class HierarchicalTradingSystem:
             state = self.kernel_state(portfolio, row, positions)
             metrics = specialist_metrics(state)  # meta state and reports: one computation
             obs = observe(state, tape, metrics)  # 1. meta observes
+            self._check_inputs(obs, row)
             act = self._decide(obs)  # 2. meta decides, 4. specialists act (+ sizing)
             appetite = None if act.appetite is None else act.appetite.item()
             cid = self.hub.new_correlation_id() if self.hub is not None else ""
@@ -313,11 +357,21 @@ class HierarchicalTradingSystem:
                 self.messenger.broadcast(  # 3. allocations down
                     act.allocation, appetite, portfolio.returns_history, cid, when
                 )
-            # 6. risk check in float64, as the env's risk transform does, back in the policy dtype
+            # 6. the guard in float64, as the env's risk transform runs it, back in the policy dtype
             proposed = act.proposed
             cov = cast(torch.Tensor, obs["cov"])  # float32 entries are read into float64
-            executed64, diag = enforce_limits(proposed.to(torch.float64), cov, self.limits)
-            executed = executed64.to(proposed.dtype)
+            g = self.risk.guard(
+                proposed.to(torch.float64),
+                cov,
+                cast(torch.Tensor, obs["weights"]),
+                state.equity,
+                cast(torch.Tensor, obs["tradable"]),
+                cast(torch.Tensor, obs["correlation_regime"]) == SPIKE,
+                self.breaker,
+            )
+            self.breaker = g.state
+            executed = g.executed.to(proposed.dtype)
+            diag = g.diagnostics
             if self.messenger is not None and has_stats:  # 5. reports up
                 self.last_reports = self.messenger.report(
                     metrics,
@@ -332,15 +386,75 @@ class HierarchicalTradingSystem:
                     cid,
                     when,
                 )
-            reason = "target" if int(diag.binding) == 0 else "risk_scaled"  # 7 / 8
+            alert, rejected, anomalies = self._events(g, row)
+            if self.hub is not None:
+                self._notify(alert, rejected, anomalies, g, executed, cov, row, cid)
+            bound = int(diag.binding) != 0 or bool(g.breaker_on)
             orders = self._orders_for(
-                executed, state, tape.prices.close[row : row + 1], when, reason
-            )
+                executed, state, tape.prices.close[row : row + 1], when,
+                "risk_scaled" if bound else "target",  # 8 / 7
+            )  # fmt: skip
         # recorded outside inference mode: the journal's copies are ordinary tensors
         self.journal.record(
-            row, act.allocation, appetite, act.direction, proposed, executed, diag, len(orders)
-        )
+            row, act.allocation, appetite, act.direction, proposed, executed, diag, len(orders),
+            alert, bool(g.breaker_on), rejected, anomalies,
+        )  # fmt: skip
         return orders
+
+    def _check_inputs(self, obs: Mapping[str, Any], row: int) -> None:
+        """A broken feed is never traded on: every input the policy reads must be finite."""
+        market = cast(Mapping[str, torch.Tensor], obs["market"])
+        parts = {"meta_state": obs["meta_state"], "instrument_obs": obs["instrument_obs"],
+                 **{f"market.{k}": v for k, v in market.items()}}  # fmt: skip
+        bad = [k for k, v in parts.items() if not bool(torch.isfinite(v).all())]
+        if bad:
+            raise DataError(
+                f"decision at row {row}: non-finite inputs in {bad}; no order is sent on them"
+            )
+
+    def _events(self, g: Guarded, row: int) -> tuple[str, dict[str, str], tuple[str, ...]]:
+        """The breaker's trigger, the refused orders and the anomalous specialists of a cycle."""
+        alert = ALERTS[int(g.alert)]
+        codes = g.reasons[0].tolist()
+        rejected = {self._symbols[k]: PRE_TRADE_REASONS[c] for k, c in enumerate(codes) if c}
+        anomalies = tuple(n for n in self._spec_names if self._anomalous[n][row])
+        return alert, rejected, anomalies
+
+    def _notify(
+        self,
+        alert: str,
+        rejected: dict[str, str],
+        anomalies: tuple[str, ...],
+        g: Guarded,
+        executed: torch.Tensor,
+        cov: torch.Tensor,
+        row: int,
+        cid: str,
+    ) -> None:
+        """Hub messages of a cycle: breaker and anomaly alerts, refused orders, coordination."""
+        hub = self.hub
+        assert hub is not None
+        if alert != "none":
+            hub.broadcast_alert(
+                "circuit_breaker",
+                {"trigger": alert, "row": row, "response_scale": self.risk.rules.response_scale,
+                 "cooldown_days": int(g.state.cooldown[0])},
+                correlation_id=cid,
+            )  # fmt: skip
+        if rejected:
+            hub.broadcast_alert("orders_refused", {"row": row, **rejected}, correlation_id=cid)
+        if anomalies:
+            hub.broadcast_alert(
+                "anomaly", {"row": row, "specialists": anomalies}, correlation_id=cid
+            )
+        w = executed[0].tolist()
+        exposures = {
+            name: {self._symbols[k]: w[k] for k in range(len(w)) if self._spec_of[k] == s}
+            for s, name in enumerate(self._spec_names)
+        }
+        sd = cov[0].diagonal().double().sqrt()
+        corr = (cov[0].double() / (sd[:, None] * sd[None, :]).clamp_min(1e-300)).numpy()
+        hub.check_coordination_opportunities(exposures, corr, self._symbols, correlation_id=cid)
 
     # ------------------------------------------------------------------ internals
     @staticmethod

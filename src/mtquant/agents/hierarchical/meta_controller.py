@@ -30,6 +30,7 @@ from mtquant.features.layout import (
     RETURNS_LOOKBACK,
     SPECIALIST_METRICS,
     PortfolioStateLayout,
+    pack_meta_state,
 )
 
 TRADING_DAYS = 252
@@ -132,13 +133,15 @@ class MetaController(nn.Module):
 
 @dataclass
 class PortfolioSnapshot:
-    """The parts of the meta-controller state for one portfolio, in natural units.
+    """The parts of the meta-controller state for one portfolio.
 
-    ``returns``: the account's daily returns, oldest first (the last 30 are used; fewer are
-    left-padded with zeros). ``equity``: the equity curve (drawdown = 1 - last / running peak).
-    ``specialist_metrics``: ``[S, 3]`` rolling return, rolling Sharpe, hit rate per specialist.
-    ``correlations``: ``[N, N]`` correlation matrix of the instruments' returns (its upper
-    triangle, row-major, goes into the state). ``macro``: ``[5]`` macro series or proxies.
+    ``returns``: the account's daily returns as fractions, oldest first (the last 30 are used;
+    fewer are left-padded with zeros, as an account's history starts). ``equity``: the equity
+    curve (drawdown = 1 - last / running peak). ``specialist_metrics``: ``[S, 3]`` per specialist
+    the EWMA daily return in percent, the annualised Sharpe and the hit rate, as
+    :func:`mtquant.execution.kernel.specialist_metrics` computes them. ``correlations``: ``[N, N]``
+    correlation matrix of the instruments' returns (its upper triangle, row-major, goes into the
+    state). ``macro``: ``[5]`` macro inputs, normalised as the feature set's ``macro``.
     """
 
     returns: torch.Tensor  # [T]
@@ -153,11 +156,10 @@ class PortfolioSnapshot:
 
 
 def portfolio_state(portfolio: PortfolioSnapshot, specialists: Sequence[str]) -> torch.Tensor:
-    """Pack a :class:`PortfolioSnapshot` into the ``PortfolioStateLayout`` vector (float32).
-
-    Volatility is the sample std (ddof=1) of the 30 returns used; drawdown is
-    ``1 - equity[-1] / max(equity)``.
-    """
+    """The ``PortfolioStateLayout`` vector (float32) of a :class:`PortfolioSnapshot`, packed by
+    :func:`~mtquant.features.layout.pack_meta_state`: the builder the environment uses, so the
+    same account gives the network the same state in training, backtests and live trading
+    (returns and volatility in percent, population standard deviation of the 30 returns)."""
     n_spec = len(specialists)
     corr = torch.as_tensor(portfolio.correlations, dtype=torch.float64)
     metrics = torch.as_tensor(portfolio.specialist_metrics, dtype=torch.float64)
@@ -176,19 +178,18 @@ def portfolio_state(portfolio: PortfolioSnapshot, specialists: Sequence[str]) ->
     equity = torch.as_tensor(portfolio.equity, dtype=torch.float64).reshape(-1)
     if equity.numel() == 0 or bool((equity <= 0).any()):
         raise DataError("PortfolioSnapshot.equity: expected a non-empty curve of positive values")
-    layout = PortfolioStateLayout(corr.shape[0], n_spec)
     rets = torch.as_tensor(portfolio.returns, dtype=torch.float64).reshape(-1)[-RETURNS_LOOKBACK:]
-    padded = torch.zeros(RETURNS_LOOKBACK, dtype=torch.float64)
-    padded[RETURNS_LOOKBACK - rets.numel() :] = rets
-    state = torch.zeros(layout.dim, dtype=torch.float64)
-    state[layout.returns] = padded
-    state[layout.volatility] = rets.std() if rets.numel() > 1 else 0.0
-    state[layout.drawdown] = 1.0 - equity[-1] / equity.max()
+    padded = torch.zeros(1, RETURNS_LOOKBACK, dtype=torch.float64)
+    padded[0, RETURNS_LOOKBACK - rets.numel() :] = rets
     iu = torch.triu_indices(corr.shape[0], corr.shape[0], offset=1)
-    state[layout.correlations] = corr[iu[0], iu[1]]
-    state[layout.specialist_metrics] = metrics.reshape(-1)
-    state[layout.macro] = macro
-    return state.float()
+    state = pack_meta_state(
+        padded,
+        (1.0 - equity[-1] / equity.max()).reshape(1),
+        corr[iu[0], iu[1]][None].float(),
+        metrics.reshape(1, -1),
+        macro[None].float(),
+    )
+    return state[0]
 
 
 def market_regime(
