@@ -32,6 +32,7 @@ from torchrl.envs import EnvBase
 
 from mtquant.agents.baselines import FlatPPOPolicy, rule_baselines
 from mtquant.agents.environments import make_env
+from mtquant.agents.hierarchical.domain_view import domain_view_rows
 from mtquant.agents.hierarchical.policy import HierarchicalPolicy, build_policy
 from mtquant.agents.training.phase_runner import fit_stage
 from mtquant.agents.training.single_agent import SingleAgentView, single_agent_view
@@ -241,9 +242,12 @@ class Experiment:
         results += [self.run(p, n, rows) for n, p in policies.items()]
         latency = measure_decision_latency(self.cfg, self.features, rows, system)
         card = self.run_dir.read_model_card() if self.run_dir is not None else {}
+        first = max(rows[0], self.features.valid_from)
+        specialists = {n: self.policy.specialist(n) for n in self.policy.names}
+        view = domain_view_rows(specialists, self.data, (first, rows[1] - 1))
         return Evaluation(
             split, rows, results, latency, missing, list(self.phases),
-            str(self.run_dir.path) if self.run_dir is not None else "", card,
+            str(self.run_dir.path) if self.run_dir is not None else "", card, view,
         )  # fmt: skip
 
     def write_report(self, ev: Evaluation, out_dir: str | Path) -> dict[str, Path]:

@@ -27,7 +27,7 @@ from mtquant.experiment import Experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_OVERRIDES = ["data=synthetic", "training=smoke", "logger=none"]
-BASELINES = {"equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold"}
+BASELINES = {"equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold", "kelly_specialists"}
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_evaluate_script_writes_metrics_report_and_plots(run_dir: Path, tmp_path
         assert set(s["costs"]) == {"spread", "commission", "slippage", "swap", "total"}
     system = strategies["hierarchical"]
     assert system["var_backtest"]["days"] == system["days"]
-    assert system["n_trials"] == 5
+    assert system["n_trials"] == 6
     targets = {t["target"]: t for t in metrics["targets"]}
     assert len(targets) == 5
     assert all(t["status"] in ("met", "not met") for t in targets.values())  # all measured

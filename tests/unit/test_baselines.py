@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from tensordict import TensorDict
@@ -13,6 +14,7 @@ from mtquant.agents.baselines import (
     EqualWeight,
     FlatPPOPolicy,
     InverseVolatility,
+    KellySpecialists,
     TimeSeriesMomentum,
     rule_baselines,
 )
@@ -105,9 +107,37 @@ def test_flat_ppo_log_probs_are_reproduced_by_evaluate_actions() -> None:
 
 def test_baseline_registry_names_the_report_rows_and_refuses_unknown_names() -> None:
     f = random_walk_features(UNIVERSE, n_days=60, seed=1)
-    assert BASELINES.names() == ["equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold"]
+    assert BASELINES.names() == [
+        "equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold", "kelly_specialists"
+    ]  # fmt: skip
     kinds = {n: type(p) for n, p in rule_baselines(CFG, f).items()}
     assert kinds == {"equal_weight": EqualWeight, "inverse_vol": InverseVolatility,
-                     "ts_momentum": TimeSeriesMomentum, "buy_and_hold": BuyAndHold}  # fmt: skip
+                     "ts_momentum": TimeSeriesMomentum, "buy_and_hold": BuyAndHold,
+                     "kelly_specialists": KellySpecialists}  # fmt: skip
     with pytest.raises(ConfigError, match="baseline='risk_parity': unknown"):
         BASELINES.get("risk_parity")
+
+
+def test_kelly_baseline_splits_capital_by_capped_kelly_weights_of_trailing_sharpes() -> None:
+    """Specialist 0's book drifts up, 1's down, 2's flat: all the budget Kelly allows to 0."""
+    from mtquant.agents.allocation import kelly_allocation
+
+    f = random_walk_features(UNIVERSE, n_days=400, seed=3)
+    f.returns[:, 0] += 0.003  # EURUSD (forex) trends up
+    f.returns[:, 3] -= 0.003  # XAUUSD (commodities) down
+    kelly = KellySpecialists(f, UNIVERSE.specialist_index(), 0.01, 3.0, lookback=252)
+    assert torch.allclose(kelly.allocation[100], torch.full((3,), 1 / 3))  # before a window
+    row = 350
+    books = f.returns[row - 251 : row + 1].double()
+    idx = UNIVERSE.specialist_index()
+    sector = torch.stack([books[:, idx == s].mean(1) for s in range(3)], 1)
+    mean, sd = sector.mean(0), sector.std(0)
+    expected = kelly_allocation((mean / sd * 252**0.5).numpy(), (sd * 252**0.5).numpy(), 0.6)
+    np.testing.assert_allclose(kelly.allocation[row].numpy(), expected, rtol=1e-5)
+    assert kelly.allocation[row, 0] == pytest.approx(0.6)  # capped at max_fraction
+    td = TensorDict(
+        {"vol": f.vol[row][None], ("info", "date_index"): torch.tensor([row])}, batch_size=[1]
+    )
+    w = kelly(td)["target_weights"][0]
+    held = idx != 1  # commodities lost money over the window: Kelly gives them nothing
+    assert (w[held] > 0).all() and (w[~held] == 0).all()

@@ -14,6 +14,9 @@ equity) from the observations the env publishes, so ``make_env(...).rollout(T, b
   each leg runs ``target_vol / N`` of daily volatility: ``w_i = sign_i * target_vol / (N vol_i)``.
   It reads the row from ``("info", "date_index")`` (written by the env) and needs the
   ``FeatureSet``'s ``returns``.
+* :class:`KellySpecialists`: long every instrument, capital across the specialists by capped
+  Kelly weights of their trailing Sharpe ratios (the meta-controller's plan method
+  ``calculate_kelly_allocation``), legs sized like the system at appetite 1.
 * :class:`BuyAndHold`: equal notional ``gross / N`` bought when the account is flat (the first
   step of an episode), then never rebalanced: it re-sends the current weights, which the env
   treats as an unchanged target (no order), so units stay fixed.
@@ -34,15 +37,18 @@ from tensordict.nn.probabilistic import InteractionType, interaction_type
 from torch import nn
 from torch.distributions import Categorical
 
-from mtquant.agents.sizing import POSITION_KEY, SizingModule, leg_position
+from mtquant.agents.allocation import kelly_allocation
+from mtquant.agents.sizing import POSITION_KEY, SizingModule, leg_position, target_weights
 from mtquant.config.agents import check_position_mode
 from mtquant.config.store import RunConfig
 from mtquant.errors import ConfigError, DataError
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import OBSERVATION_DIM, PLAN_STATE_DIM
+from mtquant.instruments import InstrumentUniverse
 from mtquant.registry import Registry
 
 LOOKBACK, SKIP = 252, 21
+TRADING_DAYS = 252
 
 
 class EqualWeight:
@@ -89,6 +95,66 @@ class TimeSeriesMomentum:
         vol = td.get("vol")
         sign = self.signal.to(vol.device)[row]
         td.set("target_weights", sign * self.target_vol / (vol.shape[-1] * vol.clamp_min(1e-8)))
+        return td
+
+
+class KellySpecialists:
+    """Long every instrument; capital across the specialists by capped Kelly weights.
+
+    Each day the meta-controller's plan method :meth:`MetaController.calculate_kelly_allocation`
+    (:func:`~mtquant.agents.allocation.kelly_allocation`: ``max(Sharpe_s, 0) /
+    vol_s`` normalised, each at most ``max_fraction``) splits the capital over the specialists
+    from the annualised Sharpe ratio and volatility of each specialist's equal-weight long book
+    over the last ``lookback`` days (rows ``t - lookback + 1 .. t``: causal); equal shares
+    before a full window. Legs are then sized as the system sizes them at appetite 1
+    (:func:`~mtquant.agents.sizing.target_weights`: inverse volatility within a specialist,
+    ``target_vol`` a day per specialist at an equal share). Reads the row from
+    ``("info", "date_index")``.
+    """
+
+    def __init__(
+        self,
+        features: FeatureSet,
+        specialist_index: torch.Tensor,
+        target_vol: float = 0.01,
+        max_weight: float = float("inf"),
+        lookback: int = LOOKBACK,
+        max_fraction: float = 0.6,
+    ) -> None:
+        idx = specialist_index.long()
+        n_spec = int(idx.max()) + 1
+        onehot = torch.nn.functional.one_hot(idx, n_spec).double()  # [N, S]
+        books = features.returns.double() @ (onehot / onehot.sum(0))  # [T, S] equal weight
+        c1 = torch.cat([books.new_zeros(1, n_spec), books.cumsum(0)])
+        c2 = torch.cat([books.new_zeros(1, n_spec), books.square().cumsum(0)])
+        t = torch.arange(features.n_days)
+        lo = (t - lookback + 1).clamp_min(0)
+        n = (t + 1 - lo).double()[:, None]
+        mean = (c1[t + 1] - c1[lo]) / n
+        var = ((c2[t + 1] - c2[lo]) / n - mean.square()).clamp_min(0.0) * n / (n - 1).clamp_min(1)
+        vol = var.sqrt() * TRADING_DAYS**0.5  # annualised
+        sharpe = torch.where(vol > 0, mean * TRADING_DAYS / vol.clamp_min(1e-12), 0.0)
+        allocation = torch.full((features.n_days, n_spec), 1.0 / n_spec, dtype=torch.float64)
+        for row in range(lookback - 1, features.n_days):  # the plan method, once per day
+            if bool((vol[row] > 0).all()):
+                allocation[row] = torch.from_numpy(
+                    kelly_allocation(sharpe[row].numpy(), vol[row].numpy(), max_fraction)
+                )
+        self.allocation = allocation.float()  # [T, S]
+        self.specialist_index = idx
+        self.target_vol, self.max_weight = target_vol, max_weight
+
+    def __call__(self, td: TensorDictBase) -> TensorDictBase:
+        row = td.get(("info", "date_index"), None)
+        if row is None:
+            raise DataError("KellySpecialists needs ('info', 'date_index') in the tensordict")
+        vol = td.get("vol")
+        allocation = self.allocation.to(vol.device)[row]  # [B, S]
+        weights = target_weights(
+            torch.ones_like(vol), allocation, torch.ones_like(allocation[:, :1]), vol,
+            self.specialist_index, self.target_vol, self.max_weight,
+        )  # fmt: skip
+        td.set("target_weights", weights)
         return td
 
 
@@ -268,6 +334,12 @@ BASELINES: Registry[BaselineFactory] = Registry(
         "inverse_vol": lambda cfg, features: InverseVolatility(),
         "ts_momentum": lambda cfg, f: TimeSeriesMomentum(f, cfg.env.sizing_target_vol),
         "buy_and_hold": lambda cfg, features: BuyAndHold(),
+        "kelly_specialists": lambda cfg, f: KellySpecialists(
+            f,
+            InstrumentUniverse.from_config(cfg.instruments).specialist_index(),
+            cfg.env.sizing_target_vol,
+            cfg.env.max_gross_weight,
+        ),
     },
 )
 

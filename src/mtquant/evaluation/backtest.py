@@ -148,6 +148,7 @@ def result_from_rollout(
         interventions=interventions,
         correlation_exposure=_np(nxt["risk", "correlation_exposure"]),
         correlation_matrices=correlation_from_covariance(_np(td["cov"])),
+        groups=[i.specialist for i in universe.instruments],
         **extra,
     )
 

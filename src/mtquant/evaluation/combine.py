@@ -53,6 +53,7 @@ def stitch(results: list[StrategyResult], name: str | None = None) -> StrategyRe
         var_forecasts_99=_cat([r.var_forecasts_99 for r in results]),
         es_forecasts=_cat([r.es_forecasts for r in results]),
         correlation_matrices=_cat([r.correlation_matrices for r in results]),
+        groups=first.groups,
     )
 
 
@@ -125,4 +126,5 @@ def ensemble(results: list[StrategyResult], name: str) -> StrategyResult:
         var_forecasts_99=_mean([r.var_forecasts_99 for r in results]),
         es_forecasts=_mean([r.es_forecasts for r in results]),
         correlation_matrices=_mean([r.correlation_matrices for r in results]),
+        groups=first.groups,
     )

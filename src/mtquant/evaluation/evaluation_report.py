@@ -46,6 +46,7 @@ class Evaluation:
     phases: list[str] = field(default_factory=list)  # the phases whose weights were evaluated
     run_dir: str = ""
     card: dict[str, Any] = field(default_factory=dict)  # the run's model card
+    domain_view: list[dict[str, Any]] = field(default_factory=list)  # the specialists' view
 
 
 def count_trials(card: Mapping[str, Any], n_strategies: int) -> int:
@@ -149,6 +150,7 @@ def write_evaluation_report(
             }
         ],
         "Baselines not scored": [{"baseline": m} for m in ev.missing],
+        "Specialists' domain view over the evaluated days": ev.domain_view,
     }
     ctx_v = VerdictContext(
         system=SYSTEM, period=f"the {label} {first} to {last}", seed=cfg.seed, notes=notes

@@ -307,6 +307,20 @@ def _sector_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
     return _table(header, rows)
 
 
+def _coordination_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = [
+        [html.escape(name), str(c["hedge_opportunity"]), str(c["correlation_alert"]),
+         str(s.get("days", ""))]
+        for name, s in summaries.items()
+        if (c := s.get("coordination_days"))
+    ]  # fmt: skip
+    if not rows:
+        return "<p>No specialist grouping or correlations were given.</p>"
+    return _table(
+        ["Strategy", "Hedge opportunity (days)", "Correlation alert (days)", "Days"], rows
+    )
+
+
 _STRESS_COLS = ("cumulative_return", "worst_day", "max_drawdown")
 
 
@@ -603,6 +617,11 @@ def write_report(
         "book) and the largest sector gross as a multiple of equity, next to the enforced cap "
         "(max_sector_allocation x max_gross_leverage).</p>",
         _sector_html(sums),
+        "<h2>Coordination between specialists</h2>",
+        "<p>Days on which the executed book held legs of two specialists that the communication "
+        "hub flags: a hedge opportunity (opposite legs of instruments correlated beyond 0.7) or a "
+        "correlation alert (same-direction legs, effective correlation above 0.7).</p>",
+        _coordination_html(sums),
         "<h2>Stress windows</h2>",
         "<p>Realised inside each named window of the evaluated period (partly inside: over the "
         "overlap).</p>",

@@ -92,6 +92,7 @@ class StrategyResult:
     var_forecasts_99: NDArray[np.float64] | None = None  # [T]
     es_forecasts: NDArray[np.float64] | None = None  # [T]
     correlation_matrices: NDArray[np.float64] | None = None  # [T, N, N]
+    groups: list[str] = field(default_factory=list)  # [N] the specialist trading each instrument
 
     def __post_init__(self) -> None:
         self.dates = np.asarray(self.dates, dtype="datetime64[D]")
@@ -397,7 +398,39 @@ def summarise(
         None if market is None else stress_replay_rows(result, stress_windows, *market)
     )
     out["risk_interventions"] = _interventions_summary(result.interventions)
+    out["coordination_days"] = coordination_days(result)
     return out
+
+
+def coordination_days(result: StrategyResult) -> dict[str, int] | None:
+    """Days on which the book held legs of two specialists that the communication hub flags
+    (:meth:`CommunicationHub.check_coordination_opportunities`, its default thresholds):
+    ``hedge_opportunity`` (opposite legs of instruments correlated beyond 0.7: the specialists
+    spend risk hedging each other) and ``correlation_alert`` (same-direction legs whose effective
+    correlation exceeds 0.7: concentration across specialists). None without the specialist of
+    each instrument or the day's correlations."""
+    from mtquant.agents.hierarchical.communication import CommunicationHub
+
+    if not result.groups or result.correlation_matrices is None or not result.symbols:
+        return None
+    hub = CommunicationHub(message_history_size=1)
+    names = list(dict.fromkeys(result.groups))
+    days = {"hedge_opportunity": 0, "correlation_alert": 0}
+    for w, corr in zip(result.weights, result.correlation_matrices, strict=True):
+        exposures = {
+            name: {s: float(x) for s, g, x in zip(result.symbols, result.groups, w, strict=True)
+                   if g == name and x != 0.0}
+            for name in names
+        }  # fmt: skip
+        kinds = {
+            sig.signal_type
+            for sig in hub.check_coordination_opportunities(
+                exposures, corr, result.symbols, correlation_id=""
+            )
+        }
+        for kind in kinds:
+            days[kind] += 1
+    return days
 
 
 def _interventions_summary(iv: RiskInterventions | None) -> dict[str, Any] | None:

@@ -150,27 +150,39 @@ def gate_orders(
     current, floor = current.to(target.dtype), rules.min_order
     order = (target - current).abs() > floor
     reason = torch.zeros(target.shape, dtype=torch.long, device=target.device)
-    reason = torch.where(order & ~tradable.to(torch.bool), 1, reason)
+    if not bool(order.any()):  # nothing to send: nothing to refuse
+        return target, reason
+    reason.masked_fill_(order & ~tradable.to(torch.bool), 1)
     if order_price is not None and last_price is not None:
         off = (order_price / last_price - 1.0).abs() > rules.price_band
-        reason = torch.where(order & (reason == 0) & off, 2, reason)
-    book = torch.where(reason > 0, current, target)
-    adds = order & (reason == 0) & (book.abs() > current.abs())  # orders that add exposure
-    over = book.abs() > rules.max_position_weight * (1.0 + _LIMIT_RTOL) + floor
-    reason = torch.where(adds & over, 3, reason)
-    book = torch.where(reason > 0, current, target)
+        reason.masked_fill_(order & (reason == 0) & off, 2)
+    refused = bool(reason.any())
+    book = torch.where(reason > 0, current, target) if refused else target
+    magnitude = book.abs()
+    adds = order & (magnitude > current.abs())  # orders that add exposure (or were refused)
+    if refused:
+        adds &= reason == 0
     n = target.shape[-1]
-    checks = (
-        (4, book.abs().sum(-1) > rules.max_gross_leverage * (1.0 + _LIMIT_RTOL) + n * floor),
-        (
-            5,
-            (book.abs() * margin_rate).sum(-1)
-            > rules.max_margin_usage * (1.0 + _LIMIT_RTOL) + margin_rate.sum() * floor,
-        ),
+    gross_cap = rules.max_gross_leverage * (1.0 + _LIMIT_RTOL) + n * floor
+    margin_cap = rules.max_margin_usage * (1.0 + _LIMIT_RTOL) + float(margin_rate.sum()) * floor
+    position_cap = rules.max_position_weight * (1.0 + _LIMIT_RTOL) + floor
+    within = (
+        ~(adds & (magnitude > position_cap)).any()
+        & (magnitude.sum(-1) <= gross_cap).all()
+        & ((magnitude * margin_rate).sum(-1) <= margin_cap).all()
     )
-    for code, beyond in checks:  # refuse every adding order of a book beyond the limit
-        adds = order & (reason == 0) & (book.abs() > current.abs())
-        reason = torch.where(adds & beyond[:, None], code, reason)
+    if bool(within):  # the common case: every limit holds for the book after the orders
+        return book, reason
+    adds = order & (reason == 0) & (book.abs() > current.abs())
+    reason.masked_fill_(adds & (book.abs() > position_cap), 3)
+    book = torch.where(reason > 0, current, target)
+    for code in (4, 5):  # leverage, then margin: refuse every adding order of a book beyond
+        size = book.abs()
+        beyond = (
+            size.sum(-1) > gross_cap if code == 4 else (size * margin_rate).sum(-1) > margin_cap
+        )
+        adds = order & (reason == 0) & (size > current.abs())
+        reason.masked_fill_(adds & beyond[:, None], code)
         book = torch.where(reason > 0, current, target)
     return book, reason
 
@@ -209,14 +221,17 @@ def guard_book(
     """
     compliant, diag = enforce_limits(proposed, cov, limits)
     state, alert, on = breaker_step(state, equity, spike, rules)
-    ones = torch.ones(on.shape, dtype=compliant.dtype, device=compliant.device)
-    multiplier = torch.where(on, ones * rules.response_scale, ones)
-    braked = compliant * multiplier[:, None]
+    braked, var = compliant, diag.executed_var
+    if bool(on.any()):  # VaR is homogeneous: the breaker's scale scales it
+        ones = torch.ones(on.shape, dtype=compliant.dtype, device=compliant.device)
+        multiplier = torch.where(on, ones * rules.response_scale, ones)
+        braked, var = compliant * multiplier[:, None], var * multiplier
     lim = limits.for_tensor(braked)
     executed, reasons = gate_orders(
         current, braked, tradable, lim.margin_rate, rules, order_price, last_price
     )
     gated = (reasons > 0).any(-1)
-    var = torch.where(gated, book_var(executed, cov, limits), diag.executed_var * multiplier)
+    if bool(gated.any()):  # a refused order kept a leg: measure the book that executes
+        var = torch.where(gated, book_var(executed, cov, limits), var)
     state = BreakerState(state.peak, state.last_equity, var, state.streak, state.cooldown)
     return Guarded(executed, diag, var, alert, on, reasons, state)

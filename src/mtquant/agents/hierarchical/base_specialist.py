@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -173,6 +173,14 @@ class BaseSpecialist(nn.Module, ABC):
         p = probs.clamp_min(1e-12)
         entropy = -(p * p.log()).sum(-1) / math.log(probs.shape[-1])
         return float(1.0 - entropy.mean())
+
+    def daily_view(
+        self, raw: torch.Tensor, data: MarketData, date: Any
+    ) -> dict[str, str | float | bool]:
+        """This specialist's domain view of one day: its regime and calendar methods on the raw
+        domain features ``raw [t + 1, D]`` (the last row is the day), the market data up to the
+        day and its date. Reported by evaluations; a specialist without domain methods has none."""
+        return {}
 
     @staticmethod
     def normalize_features(

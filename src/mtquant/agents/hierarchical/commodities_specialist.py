@@ -16,7 +16,7 @@ Domain methods read the raw features of :func:`mtquant.features.domain.commoditi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -44,6 +44,16 @@ class CommoditiesSpecialist(BaseSpecialist):
 
     def feature_names(self) -> list[str]:
         return list(COMMODITIES_FEATURES)
+
+    def daily_view(
+        self, raw: torch.Tensor, data: MarketData, date: Any
+    ) -> dict[str, str | float | bool]:
+        """Inflation regime, gold's safe-haven demand and whether OPEC meets within 14 days."""
+        return {
+            "inflation regime": self.detect_inflation_regime(raw),
+            "safe-haven demand": self.get_safe_haven_demand(raw),
+            "OPEC meeting within 14 days": self.check_opec_schedule(date),
+        }
 
     def detect_inflation_regime(self, features: torch.Tensor | MarketData) -> str:
         """'deflation' | 'stable' | 'rising' | 'hyperinflation' (module rule)."""

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -26,6 +26,7 @@ from mtquant.features.domain import EQUITY_FEATURES, equity_features
 if TYPE_CHECKING:
     from mtquant.data.market_data import MarketData
 
+ROTATION_WINDOW = 60  # days behind the sector rotation
 ROTATION_VOL = 0.25
 ROTATION_RS = 0.03
 
@@ -44,7 +45,21 @@ class EquitySpecialist(BaseSpecialist):
     def feature_names(self) -> list[str]:
         return list(EQUITY_FEATURES)
 
-    def detect_sector_rotation(self, market_data: MarketData, window: int = 60) -> str:
+    def daily_view(
+        self, raw: torch.Tensor, data: MarketData, date: Any
+    ) -> dict[str, str | float | bool]:
+        """Fear / greed index, earnings season, and the sector rotation of the last 60 days
+        when both NAS100 and US30 are traded."""
+        view: dict[str, str | float | bool] = {
+            "fear/greed index": self.get_fear_greed_index(raw),
+            "earnings season": any(self.check_earnings_calendar(date).values()),
+        }
+        if {"NAS100", "US30"} <= set(self.instruments) and data.n_days > ROTATION_WINDOW:
+            tail = data.slice(data.n_days - ROTATION_WINDOW - 1, data.n_days)
+            view["sector rotation"] = self.detect_sector_rotation(tail, ROTATION_WINDOW)
+        return view
+
+    def detect_sector_rotation(self, market_data: MarketData, window: int = ROTATION_WINDOW) -> str:
         """'growth' | 'value' | 'defensive' | 'cyclical' from the last ``window`` days (module rule)."""
         self._require("NAS100", "detect_sector_rotation")
         self._require("US30", "detect_sector_rotation")

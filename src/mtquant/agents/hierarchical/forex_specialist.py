@@ -16,7 +16,7 @@ Domain methods read the raw domain features of :func:`mtquant.features.domain.fo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -43,6 +43,17 @@ class ForexSpecialist(BaseSpecialist):
 
     def feature_names(self) -> list[str]:
         return list(FOREX_FEATURES)
+
+    def daily_view(
+        self, raw: torch.Tensor, data: MarketData, date: Any
+    ) -> dict[str, str | float | bool]:
+        """Correlation regime, carry signal and whether a central bank decides within 7 days."""
+        banks = self.check_central_bank_schedule(date)
+        return {
+            "correlation regime": self.detect_correlation_regime(raw),
+            "carry signal": self.get_carry_signal(raw),
+            "central-bank decision within 7 days": any(banks.values()),
+        }
 
     def detect_correlation_regime(
         self, features: torch.Tensor | MarketData, threshold: float = CORRELATION_REGIME_THRESHOLD

@@ -38,12 +38,13 @@ cycle are the :class:`~mtquant.agents.hierarchical.journal.DecisionJournal`.
 row of the close just seen (features at row ``t`` use data up to ``t`` only).
 
 Besides the plan's steps, each cycle: stops with a :class:`~mtquant.errors.DataError` when an
-input the policy reads is not finite (a broken feed is never traded on); reports the
+account number is not finite (a broken feed is never traded on; the features are checked when
+:func:`~mtquant.features.compute_features` builds them); reports the
 specialists whose domain features are anomalous today
 (:meth:`~mtquant.agents.hierarchical.base_specialist.BaseSpecialist.anomalous_days`: |z| > 4
-against their last 60 days) in the journal and as a hub alert; records the hub's coordination
-signals between specialists (opposite legs of correlated instruments, same-direction legs of
-correlated ones) on the executed book. The account's circuit-breaker state lives here, as it
+against their last 60 days) in the journal and as a hub alert. (The hub's coordination signals
+between specialists are counted on the executed books in the evaluation reports, off the
+latency path.) The account's circuit-breaker state lives here, as it
 lives in the risk transform for the environment's accounts; :meth:`reset_account` restarts it
 for a new account.
 
@@ -66,6 +67,7 @@ reports ~25 us, specialist metrics ~22 us, journal ~20 us.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
@@ -254,6 +256,8 @@ class HierarchicalTradingSystem:
             units[k], entry[k] = pos.units, pos.entry_price
         f64 = torch.float64
         returns = portfolio.returns_history
+        if not bool(torch.isfinite(returns).all()):
+            raise DataError(f"account at row {row}: non-finite returns_history; no order is sent")
         if returns.numel() != RETURNS_LOOKBACK:
             raise DataError(
                 f"portfolio.returns_history has {returns.numel()} returns; "
@@ -265,7 +269,13 @@ class HierarchicalTradingSystem:
         else:
             m1, m2, hit = torch.zeros(3, 1, s, dtype=f64).unbind(0)
         # one tensor for the account's numbers (one list conversion instead of four)
-        book = torch.tensor([[*units, *entry, portfolio.equity, portfolio.peak_equity]], dtype=f64)
+        numbers = [*units, *entry, portfolio.equity, portfolio.peak_equity]
+        if not all(map(math.isfinite, numbers)):  # a broken account feed is never traded on
+            raise DataError(
+                f"account at row {row}: non-finite units, entry price, equity or peak "
+                f"({numbers}); no order is sent on it"
+            )
+        book = torch.tensor([numbers], dtype=f64)
         return KernelState(
             units=book[:, :n],
             equity=book[0, 2 * n : 2 * n + 1],
@@ -348,7 +358,6 @@ class HierarchicalTradingSystem:
             state = self.kernel_state(portfolio, row, positions)
             metrics = specialist_metrics(state)  # meta state and reports: one computation
             obs = observe(state, tape, metrics)  # 1. meta observes
-            self._check_inputs(obs, row)
             act = self._decide(obs)  # 2. meta decides, 4. specialists act (+ sizing)
             appetite = None if act.appetite is None else act.appetite.item()
             cid = self.hub.new_correlation_id() if self.hub is not None else ""
@@ -388,7 +397,7 @@ class HierarchicalTradingSystem:
                 )
             alert, rejected, anomalies = self._events(g, row)
             if self.hub is not None:
-                self._notify(alert, rejected, anomalies, g, executed, cov, row, cid)
+                self._notify(alert, rejected, anomalies, g, row, cid)
             bound = int(diag.binding) != 0 or bool(g.breaker_on)
             orders = self._orders_for(
                 executed, state, tape.prices.close[row : row + 1], when,
@@ -400,17 +409,6 @@ class HierarchicalTradingSystem:
             alert, bool(g.breaker_on), rejected, anomalies,
         )  # fmt: skip
         return orders
-
-    def _check_inputs(self, obs: Mapping[str, Any], row: int) -> None:
-        """A broken feed is never traded on: every input the policy reads must be finite."""
-        market = cast(Mapping[str, torch.Tensor], obs["market"])
-        parts = {"meta_state": obs["meta_state"], "instrument_obs": obs["instrument_obs"],
-                 **{f"market.{k}": v for k, v in market.items()}}  # fmt: skip
-        bad = [k for k, v in parts.items() if not bool(torch.isfinite(v).all())]
-        if bad:
-            raise DataError(
-                f"decision at row {row}: non-finite inputs in {bad}; no order is sent on them"
-            )
 
     def _events(self, g: Guarded, row: int) -> tuple[str, dict[str, str], tuple[str, ...]]:
         """The breaker's trigger, the refused orders and the anomalous specialists of a cycle."""
@@ -426,12 +424,10 @@ class HierarchicalTradingSystem:
         rejected: dict[str, str],
         anomalies: tuple[str, ...],
         g: Guarded,
-        executed: torch.Tensor,
-        cov: torch.Tensor,
         row: int,
         cid: str,
     ) -> None:
-        """Hub messages of a cycle: breaker and anomaly alerts, refused orders, coordination."""
+        """Hub messages of a cycle: breaker and anomaly alerts, refused orders."""
         hub = self.hub
         assert hub is not None
         if alert != "none":
@@ -447,14 +443,6 @@ class HierarchicalTradingSystem:
             hub.broadcast_alert(
                 "anomaly", {"row": row, "specialists": anomalies}, correlation_id=cid
             )
-        w = executed[0].tolist()
-        exposures = {
-            name: {self._symbols[k]: w[k] for k in range(len(w)) if self._spec_of[k] == s}
-            for s, name in enumerate(self._spec_names)
-        }
-        sd = cov[0].diagonal().double().sqrt()
-        corr = (cov[0].double() / (sd[:, None] * sd[None, :]).clamp_min(1e-300)).numpy()
-        hub.check_coordination_opportunities(exposures, corr, self._symbols, correlation_id=cid)
 
     # ------------------------------------------------------------------ internals
     @staticmethod

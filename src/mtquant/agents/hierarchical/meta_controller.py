@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtquant.agents.allocation import kelly_allocation
 from mtquant.agents.hierarchical.distributions import MetaActionDistribution
 from mtquant.errors import ConfigError, DataError
 from mtquant.features.layout import (
@@ -193,67 +194,33 @@ def portfolio_state(portfolio: PortfolioSnapshot, specialists: Sequence[str]) ->
 
 
 def market_regime(
-    returns: torch.Tensor | np.ndarray, vol_threshold: float = 0.30, trend_threshold: float = 0.05
+    returns: torch.Tensor | np.ndarray | Sequence[float],
+    vol_threshold: float = 0.30,
+    trend_threshold: float = 0.05,
 ) -> str:
     """Regime of a window of daily returns.
 
     Rule: annualised volatility ``std(ddof=1) * sqrt(252)`` above ``vol_threshold`` (30%) ->
     'volatile'; otherwise the compounded return over the window ``prod(1 + r) - 1`` above
     ``+trend_threshold`` (5%) -> 'bull', below ``-trend_threshold`` -> 'bear', else 'neutral'.
+    Python floats: it runs in every live decision cycle on ~30 values.
     """
-    r = np.asarray(torch.as_tensor(returns, dtype=torch.float64).reshape(-1))
-    if r.size < 2 or not np.isfinite(r).all():
-        raise DataError(f"detect_market_regime: need >= 2 finite daily returns, got {r.size}")
-    if r.std(ddof=1) * math.sqrt(TRADING_DAYS) > vol_threshold:
+    if isinstance(returns, torch.Tensor):
+        r = returns.detach().reshape(-1).tolist()
+    else:
+        r = [float(x) for x in np.asarray(returns, dtype=np.float64).reshape(-1)]
+    if len(r) < 2 or not all(math.isfinite(x) for x in r):
+        raise DataError(f"detect_market_regime: need >= 2 finite daily returns, got {len(r)}")
+    mean = math.fsum(r) / len(r)
+    var = math.fsum((x - mean) ** 2 for x in r) / (len(r) - 1)
+    if math.sqrt(var * TRADING_DAYS) > vol_threshold:
         return "volatile"
-    total = float(np.prod(1.0 + r) - 1.0)
+    total = math.prod(1.0 + x for x in r) - 1.0
     if total > trend_threshold:
         return "bull"
     if total < -trend_threshold:
         return "bear"
     return "neutral"
-
-
-def kelly_allocation(
-    specialist_sharpes: Sequence[float] | np.ndarray,
-    specialist_vols: Sequence[float] | np.ndarray | None = None,
-    max_fraction: float = 0.6,
-) -> np.ndarray:
-    """Kelly-proportional weights over specialists: never negative, each <= ``max_fraction``, sum 1.
-
-    The Kelly fraction of a strategy is ``mu / sigma^2 = Sharpe / sigma``, so the raw weight is
-    ``max(Sharpe_s, 0) / vol_s`` (``vol_s = 1`` when not given), normalised to sum 1. Weights above
-    ``max_fraction`` are capped and the excess is handed to the uncapped specialists in proportion
-    to their weights (equally when those are all zero), repeated until no weight exceeds the cap.
-    All Sharpes <= 0 -> equal weights.
-    """
-    sharpe = np.asarray(specialist_sharpes, dtype=np.float64).reshape(-1)
-    n = sharpe.size
-    vols = np.ones(n) if specialist_vols is None else np.asarray(specialist_vols, dtype=np.float64)
-    if n == 0 or not np.isfinite(sharpe).all():
-        raise DataError(f"calculate_kelly_allocation: need finite Sharpe ratios, got {sharpe}")
-    if vols.shape != (n,) or not (vols > 0).all():
-        raise DataError(f"calculate_kelly_allocation: vols must be {n} positive values, got {vols}")
-    if max_fraction * n < 1.0 - 1e-12:
-        raise ConfigError(
-            f"calculate_kelly_allocation: max_fraction={max_fraction} x {n} specialists < 1"
-        )
-    raw = np.maximum(sharpe, 0.0) / vols
-    if raw.sum() <= 0.0:
-        return np.full(n, 1.0 / n)
-    w = raw / raw.sum()
-    capped = np.zeros(n, dtype=bool)
-    for _ in range(n):  # water-filling: at most n rounds
-        over = (w > max_fraction + 1e-12) & ~capped
-        if not over.any():
-            break
-        capped |= over
-        excess = float((w[capped] - max_fraction).sum())
-        w[capped] = max_fraction
-        free = ~capped
-        base = w[free].sum()
-        w[free] += excess * (w[free] / base if base > 0 else np.full(free.sum(), 1.0 / free.sum()))
-    return w
 
 
 def build_meta_controller(
