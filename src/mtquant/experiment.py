@@ -54,6 +54,7 @@ from mtquant.features import compute_features
 from mtquant.features.feature_set import FeatureSet
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.limits import RiskLimits
+from mtquant.risk_management.portfolio_risk_manager import last_book_risk_rows
 
 
 @dataclass
@@ -245,9 +246,15 @@ class Experiment:
         first = max(rows[0], self.features.valid_from)
         specialists = {n: self.policy.specialist(n) for n in self.policy.names}
         view = domain_view_rows(specialists, self.data, (first, rows[1] - 1))
+        last = rows[1] - 1  # the system's last book, on the returns up to its day
+        history = self.features.returns[max(0, last - self.cfg.risk.var_window + 1) : last + 1]
+        book = last_book_risk_rows(
+            self.cfg.risk, self.universe, results[0].weights[-1], float(results[0].equity[-1]),
+            history.double().numpy(),
+        )  # fmt: skip
         return Evaluation(
             split, rows, results, latency, missing, list(self.phases),
-            str(self.run_dir.path) if self.run_dir is not None else "", card, view,
+            str(self.run_dir.path) if self.run_dir is not None else "", card, view, book,
         )  # fmt: skip
 
     def write_report(self, ev: Evaluation, out_dir: str | Path) -> dict[str, Path]:

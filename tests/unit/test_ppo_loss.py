@@ -12,7 +12,6 @@ from mtquant.agents.training.ppo_loss import (
     PPOCoefficients,
     compute_gae,
     explained_variance,
-    hierarchical_log_prob,
     level_mask,
     ppo_loss,
 )
@@ -133,14 +132,6 @@ def test_gae_stops_at_termination_and_bootstraps_truncation():
     adv_trunc, _ = compute_gae(reward, value, next_value, done, torch.zeros_like(done), 0.5, 1.0)
     assert adv_term[0, 0, 0].item() == pytest.approx(1.0)  # no bootstrap, no carry-over
     assert adv_trunc[0, 0, 0].item() == pytest.approx(1.0 + 0.5 * 10.0)  # bootstrap only
-
-
-def test_hierarchical_log_prob_sums_only_trained_levels():
-    meta = torch.tensor([-1.0])
-    spec = torch.tensor([[-2.0, -3.0]])
-    assert hierarchical_log_prob(meta, spec, level_mask(2, True, True)).item() == -6.0
-    assert hierarchical_log_prob(meta, spec, level_mask(2, False, True)).item() == -5.0
-    assert hierarchical_log_prob(meta, spec, level_mask(2, True, False)).item() == -1.0
 
 
 def test_explained_variance_is_one_for_perfect_values_and_zero_for_mean():

@@ -47,6 +47,7 @@ class Evaluation:
     run_dir: str = ""
     card: dict[str, Any] = field(default_factory=dict)  # the run's model card
     domain_view: list[dict[str, Any]] = field(default_factory=list)  # the specialists' view
+    last_book_risk: list[dict[str, str]] = field(default_factory=list)  # risk_report rows
 
 
 def count_trials(card: Mapping[str, Any], n_strategies: int) -> int:
@@ -151,6 +152,7 @@ def write_evaluation_report(
         ],
         "Baselines not scored": [{"baseline": m} for m in ev.missing],
         "Specialists' domain view over the evaluated days": ev.domain_view,
+        "Risk of the system's last book (PortfolioRiskManager.risk_report)": ev.last_book_risk,
     }
     ctx_v = VerdictContext(
         system=SYSTEM, period=f"the {label} {first} to {last}", seed=cfg.seed, notes=notes

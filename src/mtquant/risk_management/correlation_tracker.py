@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mtquant.errors import DataError
-from mtquant.risk_management.limits import correlation_exposure
+from mtquant.risk_management.correlation_exposure import weighted_correlation_exposure
 
 REGIMES = ("none", "correlation_spike", "correlation_breakdown")  # codes 0, 1, 2
 SPIKE = REGIMES.index("correlation_spike")
@@ -142,7 +142,10 @@ class CorrelationTracker:
         return None
 
     def get_max_correlation_exposure(self, positions: Any) -> float:
-        """Max effective correlation of the held legs (definition of ``limits``).
+        """Correlation exposure of a book weighted by position sizes (the plan's definition):
+        ``sum_{i<j} |w_i||w_j| sign(w_i) sign(w_j) rho_ij / sum_{i<j} |w_i||w_j|`` over the held
+        pairs, with the current correlations
+        (:func:`~mtquant.risk_management.correlation_exposure.weighted_correlation_exposure`).
 
         ``positions``: a sequence of objects with ``.symbol`` and ``.notional`` or an ``[N]``
         array of signed weights in instrument order.
@@ -155,8 +158,7 @@ class CorrelationTracker:
                 if p.symbol not in self.instruments:
                     raise DataError(f"position in unknown instrument {p.symbol!r}")
                 w[0, self.instruments.index(p.symbol)] += float(p.notional)
-        corr = torch.from_numpy(self.get_current_correlations())
-        return float(correlation_exposure(torch.from_numpy(w), corr)[0])
+        return float(weighted_correlation_exposure(w, self.get_current_correlations())[0])
 
     def visualize_correlation_heatmap(self, path: str | Path | None = None) -> Figure:
         """Heatmap of the current correlations; saved as PNG when ``path`` is given."""

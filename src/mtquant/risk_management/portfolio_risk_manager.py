@@ -37,6 +37,7 @@ from mtquant.risk_management.limits import (
 )
 
 __all__ = [
+    "BookAccount",
     "BookPosition",
     "CorrelationTracker",
     "PortfolioLike",
@@ -77,6 +78,13 @@ class BookPosition:
 
     symbol: str
     notional: float
+
+
+@dataclass(frozen=True)
+class BookAccount:
+    """Minimal :class:`PortfolioLike`: an account's equity in USD."""
+
+    equity: float
 
 
 class PortfolioRiskManager:
@@ -300,7 +308,9 @@ class PortfolioRiskManager:
     def risk_report(
         self, positions: Sequence[PositionLike], portfolio: PortfolioLike
     ) -> dict[str, Any]:
-        """Everything a dashboard shows for a book: VaR (3 methods), ES, limits usage, regime."""
+        """Everything a dashboard shows for a book: VaR (3 methods), ES, limits usage, regime.
+
+        Evaluations report it for the system's last book (:func:`last_book_risk_rows`)."""
         equity = float(portfolio.equity)
         w = self.weights(positions, equity)
         conf = self.cfg.var_confidence
@@ -316,6 +326,7 @@ class PortfolioRiskManager:
         report["correlation_exposure"] = self.check_correlation_risk(positions, self.covariance())[
             1
         ]
+        report["weighted_correlation_exposure"] = self.tracker.get_max_correlation_exposure(w)
         report["sector_allocation"] = self.calculate_sector_allocation(positions)
         ok, margin = self.check_margin_requirement(positions, self.available_margin(portfolio))
         report["margin_required"] = margin
@@ -323,3 +334,42 @@ class PortfolioRiskManager:
         report["checks"] = self.check_portfolio_risk(positions, portfolio)
         report["regime"] = self.tracker.detect_regime_change() if self.tracker.count >= 2 else None
         return report
+
+
+def last_book_risk_rows(
+    risk_cfg: RiskConfig,
+    universe: InstrumentUniverse,
+    weights: np.ndarray,
+    equity: float,
+    returns: np.ndarray,
+) -> list[dict[str, str]]:
+    """:meth:`PortfolioRiskManager.risk_report` of a book (``weights [N]`` of ``equity``) over
+    the instruments' daily ``returns [T, N]`` up to its day, as report rows."""
+    manager = PortfolioRiskManager(risk_cfg, universe)
+    manager.set_returns_history(returns)
+    book = [
+        BookPosition(s, float(w) * equity) for s, w in zip(manager.symbols, weights, strict=True)
+    ]
+    rep = manager.risk_report([p for p in book if p.notional != 0.0], BookAccount(equity))
+    conf = f"{risk_cfg.var_confidence:.0%}"
+    rows = [
+        {"measure": f"VaR {conf} ({method.replace('_', ' ')})",
+         "value": f"{v['var']:.3%} [{v['var_lower']:.3%}, {v['var_upper']:.3%}]"}
+        for method in ("variance_covariance", "historical", "monte_carlo")
+        for v in [rep[f"var_{method}"]]
+    ]  # fmt: skip
+    rows += [
+        {"measure": f"ES {conf} (parametric)", "value": f"{rep['es_parametric']:.3%}"},
+        {"measure": f"ES {conf} (historical)", "value": f"{rep['es_historical']:.3%}"},
+        {"measure": "largest pairwise correlation exposure",
+         "value": f"{rep['correlation_exposure']:.3f}"},
+        {"measure": "position-weighted correlation exposure",
+         "value": f"{rep['weighted_correlation_exposure']:.3f}"},
+        {"measure": "gross leverage", "value": f"{rep['gross_leverage']:.3f} x equity"},
+        {"measure": "margin usage", "value": f"{rep['margin_usage']:.3%}"},
+        {"measure": "sector allocation (share of gross)",
+         "value": ", ".join(f"{k} {v:.0%}" for k, v in rep["sector_allocation"].items())},
+        {"measure": "the four layers", "value": rep["checks"][1]},
+        {"measure": "correlation regime", "value": str(rep["regime"] or "none")},
+    ]  # fmt: skip
+    return rows

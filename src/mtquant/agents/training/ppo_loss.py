@@ -46,18 +46,6 @@ def per_level(meta: torch.Tensor, specialists: torch.Tensor) -> torch.Tensor:
     return torch.cat([meta.unsqueeze(-1), specialists], dim=-1)
 
 
-def hierarchical_log_prob(
-    log_prob_meta: torch.Tensor, log_prob_specialists: torch.Tensor, mask: torch.Tensor
-) -> torch.Tensor:
-    """Log-prob of the joint action restricted to the trained levels: ``[..]``.
-
-    Sum of the meta-controller's (allocation + appetite) log-prob and each specialist's
-    (sum of its instruments' categorical log-probs), keeping only the levels in ``mask``.
-    """
-    levels = per_level(log_prob_meta, log_prob_specialists)  # [.., 1+S]
-    return (levels * mask.to(levels.dtype)).sum(-1)
-
-
 def compute_gae(
     reward: torch.Tensor,
     value: torch.Tensor,
