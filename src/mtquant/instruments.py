@@ -63,9 +63,6 @@ class InstrumentUniverse:
         """Distinct sectors in order of first appearance."""
         return list(dict.fromkeys(i.sector for i in self.instruments))
 
-    def symbols_of(self, specialist: str) -> list[str]:
-        return [i.symbol for i in self.instruments if i.specialist == specialist]
-
     def index_of(self, symbol: str) -> int:
         for k, inst in enumerate(self.instruments):
             if inst.symbol == symbol:

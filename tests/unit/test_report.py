@@ -22,6 +22,7 @@ from mtquant.evaluation import (
 )
 from mtquant.evaluation.report import to_jsonable
 from mtquant.evaluation.results import enforced_table
+from mtquant.risk_management.correlation_tracker import CorrelationTracker
 
 T = 60
 SYMBOLS = ["EURUSD", "XAUUSD", "SPX500"]
@@ -323,7 +324,8 @@ def test_write_report_writes_json_html_and_embedded_plots(tmp_path, results):
             "SPX500": Provenance("real", "FRED SP500"),
         }
     )
-    corr = (np.array([[1.0, 0.2, -0.1], [0.2, 1.0, 0.4], [-0.1, 0.4, 1.0]]), SYMBOLS)
+    corr = CorrelationTracker(SYMBOLS, window=50)
+    corr.extend(np.random.default_rng(0).normal(0.0, 0.01, (50, len(SYMBOLS))))
     paths = write_report(
         tmp_path,
         results,

@@ -101,17 +101,3 @@ class MarketData:
             macro_names=list(self.macro_names),
             gaps=list(self.gaps),
         )
-
-    def provenance_table(self) -> list[dict[str, str]]:
-        """Rows for reports: symbol, kind, source, note, first and last date."""
-        return [
-            {
-                "symbol": s,
-                "kind": p.kind,
-                "source": p.source,
-                "note": p.note,
-                "first_date": p.first_date or str(self.dates[0].date()),
-                "last_date": p.last_date or str(self.dates[-1].date()),
-            }
-            for s, p in self.provenance.items()
-        ]

@@ -36,6 +36,7 @@ from mtquant.evaluation.results import RiskInterventions, StrategyResult
 from mtquant.features.feature_set import FeatureSet
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.correlation_exposure import correlation_from_covariance
+from mtquant.risk_management.correlation_tracker import CorrelationTracker
 from mtquant.risk_management.guard import ALERTS, PRE_TRADE_REASONS
 from mtquant.risk_management.limits import BINDING_NAMES
 
@@ -177,18 +178,14 @@ def run_strategy(
     )
 
 
-def return_correlation(
-    features: FeatureSet, split: tuple[int, int]
-) -> tuple[np.ndarray, list[str]]:
-    """Correlation ``[N, N]`` of the instruments' daily USD returns over the split's rows."""
+def return_correlation(features: FeatureSet, split: tuple[int, int]) -> CorrelationTracker:
+    """A :class:`CorrelationTracker` holding the instruments' daily USD returns of the split's
+    rows (its window is the whole period): the report draws its heatmap."""
     start = first_trading_row(features, split)
     r = features.returns[start : split[1]].to(torch.float64).numpy()
-    sd = r.std(axis=0, ddof=1)
-    c = np.cov(r, rowvar=False, ddof=1)
-    inv = np.where(sd > 0, 1.0 / np.where(sd > 0, sd, 1.0), 0.0)
-    corr = c * inv[:, None] * inv[None, :]
-    np.fill_diagonal(corr, np.where(sd > 0, 1.0, 0.0))
-    return corr, list(features.symbols)
+    tracker = CorrelationTracker(list(features.symbols), window=max(2, len(r)))
+    tracker.extend(r)
+    return tracker
 
 
 def measure_decision_latency(

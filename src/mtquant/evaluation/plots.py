@@ -77,23 +77,6 @@ def plot_allocations(
     return _save(fig, path)
 
 
-def plot_correlation_heatmap(matrix: ArrayLike, labels: Sequence[str], path: str | Path) -> Path:
-    """Correlation matrix with values written in the cells (colour scale fixed to [-1, 1])."""
-    c: NDArray[np.float64] = np.asarray(matrix, dtype=np.float64)
-    size = max(4.0, 0.7 * len(labels) + 2.0)
-    fig = Figure(figsize=(size + 1.0, size), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(c, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
-    ax.set_xticks(range(len(labels)), labels=list(labels), rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels=list(labels))
-    for (i, j), v in np.ndenumerate(c):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title("Correlation of daily returns")
-    fig.colorbar(im, ax=ax, shrink=0.8)
-    return _save(fig, path)
-
-
 def plot_var_vs_pnl(
     dates: ArrayLike, returns: ArrayLike, var_forecasts: ArrayLike, path: str | Path
 ) -> Path:

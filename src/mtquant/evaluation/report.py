@@ -31,6 +31,7 @@ from mtquant.errors import DataError
 from mtquant.evaluation import plots
 from mtquant.evaluation.results import StrategyResult, strategies_from
 from mtquant.evaluation.verdict import VerdictContext, verdict
+from mtquant.risk_management.correlation_tracker import CorrelationTracker
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -405,7 +406,7 @@ def _make_plots(
     out_dir: Path,
     results: Sequence[StrategyResult],
     system: StrategyResult,
-    correlation: tuple[Any, Sequence[str]] | None,
+    correlation: CorrelationTracker | None,
 ) -> dict[str, Path]:
     made = {
         "Equity curves": plots.plot_equity_curves(results, out_dir / "equity.png"),
@@ -419,9 +420,9 @@ def _make_plots(
             system.dates, system.allocations, system.appetite, names, out_dir / "allocations.png"
         )
     if correlation is not None:
-        made["Correlation heatmap"] = plots.plot_correlation_heatmap(
-            correlation[0], correlation[1], out_dir / "correlation.png"
-        )
+        path = out_dir / "correlation.png"
+        correlation.visualize_correlation_heatmap(path)
+        made["Correlation heatmap"] = path
     ex_ante = system.var_forecasts
     if ex_ante is None and system.interventions is not None:
         ex_ante = system.interventions.executed_var
@@ -496,7 +497,7 @@ def write_report(
     extra_tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     *,
     target_rows: Sequence[Mapping[str, Any]] = (),
-    correlation: tuple[Any, Sequence[str]] | None = None,
+    correlation: CorrelationTracker | None = None,
     enforced_rows: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Path]:
     """Write metrics.json, the PNGs and report.html into ``out_dir``; returns their paths.
@@ -505,8 +506,8 @@ def write_report(
     name); ``provenance_rows`` from :func:`provenance_rows`; ``split_description`` maps a split
     name to its date range; ``target_rows`` from ``target_table`` on the system's summary
     (realised outcomes), ``enforced_rows`` from ``enforced_table`` (limits that hold by
-    construction, shown apart and not counted as targets); ``correlation`` is
-    ``(matrix [N, N], labels [N])`` for the heatmap.
+    construction, shown apart and not counted as targets); ``correlation`` is the
+    :class:`CorrelationTracker` whose heatmap the report shows.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ from mtquant.evaluation.report import provenance_rows, write_report
 from mtquant.evaluation.results import VAR_COMPLIANCE_RTOL, StrategyResult
 from mtquant.evaluation.var_backtest import var_backtest
 from mtquant.evaluation.verdict import VerdictContext
+from mtquant.risk_management.correlation_tracker import CorrelationTracker
 
 HEADLINE_COST = 1.0
 
@@ -234,7 +235,7 @@ def write_backtest_report(
     )  # fmt: skip
 
 
-def _correlation(folds: list[FoldRun], rows: tuple[int, int]) -> tuple[Any, list[str]] | None:
+def _correlation(folds: list[FoldRun], rows: tuple[int, int]) -> CorrelationTracker | None:
     """Return correlation over the span of the test windows (features of the last fold)."""
     features = folds[-1].features
     return None if features is None else return_correlation(features, rows)

@@ -26,7 +26,7 @@ Money is float64 throughout. Target units are sized with the decision-time price
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -356,8 +356,3 @@ def specialist_metrics(state: KernelState) -> torch.Tensor:
     sharpe = (state.spec_m1 / (var.sqrt() + 1e-8) * 252**0.5).clamp(-10.0, 10.0)
     stacked = torch.stack([state.spec_m1 * 100.0, sharpe, state.spec_hit], dim=-1)
     return stacked.reshape(state.spec_m1.shape[0], SPECIALIST_METRICS * state.spec_m1.shape[1])
-
-
-def with_time(state: KernelState, t: torch.Tensor) -> KernelState:
-    """The same accounts placed at rows ``t`` (used to start an episode)."""
-    return replace(state, t=t.long())

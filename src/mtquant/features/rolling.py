@@ -8,8 +8,6 @@ be mistaken for a value. Recursive filters (EMA, Wilder smoothing) run through
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from scipy.signal import lfilter
@@ -140,8 +138,3 @@ def ewma_variance(r: torch.Tensor, lam: float, start: int = 1) -> torch.Tensor:
     corr = (1.0 - lam**m).reshape(shape)
     out[start:] = torch.from_numpy(np.ascontiguousarray(y)).to(out) / corr
     return out
-
-
-def annualise(daily_vol: torch.Tensor) -> torch.Tensor:
-    """Daily volatility to annual (252 trading days)."""
-    return daily_vol * math.sqrt(252.0)

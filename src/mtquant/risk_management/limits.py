@@ -208,11 +208,6 @@ class RiskDiagnostics:
         eff, held, pi, pj = self._before
         return _top(eff, held[pi] * held[pj])
 
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
-        out["correlation_exposure_before"] = self.correlation_exposure_before
-        return out
-
 
 def _inv_sd(cov: torch.Tensor) -> torch.Tensor:
     """``1 / sqrt(S_ii)`` ``[.., N]``, 0 where the variance is not positive (its correlations

@@ -301,11 +301,6 @@ class MultiInstrumentEnv(EnvBase):
             )
         self._start_pool = pool
 
-    @property
-    def start_pool(self) -> torch.Tensor | None:
-        """Rows random episode starts are drawn from (``None`` = the whole split)."""
-        return self._start_pool
-
     def set_cost_multiplier(self, x: float) -> None:
         """Scale every trading cost (spread, commission, slippage, swap) by ``x`` from the next step.
 

@@ -30,6 +30,7 @@ from torch import nn
 
 from mtquant.errors import ConfigError, DataError
 from mtquant.features.layout import OBSERVATION_DIM
+from mtquant.features.normalise import apply_zscore, fit_zscore
 
 if TYPE_CHECKING:
     from mtquant.data.market_data import MarketData
@@ -186,14 +187,17 @@ class BaseSpecialist(nn.Module, ABC):
     def normalize_features(
         features: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Z-score ``[T, D]`` features per column with given statistics (else the tensor's own).
+        """Z-score ``[T, D]`` features per column, clipped to +-5, as the feature pipeline
+        normalises every observation (:mod:`mtquant.features.normalise`; float64).
 
-        Pass ``mean``/``std`` fitted on the training rows to keep evaluation causal; a column
-        with zero spread is centred only.
+        Pass ``mean``/``std`` fitted on the training rows to keep evaluation causal (else the
+        tensor's own, ddof=0); a column with zero spread becomes 0.
         """
-        mu = features.mean(0) if mean is None else mean
-        sd = features.std(0) if std is None else std
-        return (features - mu) / torch.where(sd > 0, sd, torch.ones_like(sd))
+        if mean is None or std is None:
+            own_mean, own_std = fit_zscore(features, 0, features.shape[0])
+            mean = own_mean if mean is None else mean
+            std = own_std if std is None else std
+        return apply_zscore(features, mean.double(), std.double())
 
     @classmethod
     def detect_anomalies(cls, features: torch.Tensor, threshold: float = ANOMALY_Z) -> torch.Tensor:

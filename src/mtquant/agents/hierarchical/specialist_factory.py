@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -178,8 +177,3 @@ def build_specialists(
         except ConfigError as exc:
             raise ConfigError(f"config agents.specialists.{name}: {exc}") from exc
     return out
-
-
-def specialist_config_dict(cfg: SpecialistConfig) -> dict[str, Any]:
-    """The network keys of a :class:`SpecialistConfig` as a plain dict (for checkpoints)."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k in _NETWORK_KEYS}
