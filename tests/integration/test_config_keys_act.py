@@ -21,9 +21,6 @@ from mtquant.config.sweeps import trials_record
 
 # read by Hydra itself, not by our code: the output folders interpolate ${task}
 READ_BY_HYDRA = {"task"}
-# keys of plan components no decision path uses yet (issue 16 makes var_method choose the
-# enforced VaR model)
-NOT_YET_WIRED = {"risk.var_method"}
 # modules whose reads do not count: composing, validating, hashing, copying a config
 IGNORED_MODULES = ("dataclasses", "omegaconf", "mtquant.config", "copy", "hydra")
 TINY = [
@@ -179,4 +176,4 @@ def test_every_config_field_is_read_by_a_run(tmp_path: Path) -> None:
             "data=csv", f"data.path={tmp_path / 'csv'}", "instruments=forex"])))  # fmt: skip
         load_market_data(cfg)
     unread = {_generic(f) for f in rec.fields} - {_generic(r) for r in rec.reads}
-    assert unread - READ_BY_HYDRA == NOT_YET_WIRED
+    assert unread - READ_BY_HYDRA == set()

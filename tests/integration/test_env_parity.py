@@ -116,6 +116,29 @@ def test_binding_limits_step_and_paper_broker_match_the_env_for_250_days() -> No
     assert binding > 100  # the limits do bind: this is about the scaled path
 
 
+@pytest.mark.parametrize(
+    ("method", "rule"), [("fhs", "weighted"), ("ewma", "pairwise"), ("auto", "weighted")]
+)
+def test_every_var_model_and_correlation_rule_match_between_env_and_step(
+    method: str, rule: str
+) -> None:
+    """The enforced VaR model (its inputs gathered by decision row) and the correlation rule
+    decide the same in the env's transform and in step(), with the limits binding."""
+
+    def oversized(td: TensorDictBase) -> TensorDictBase:
+        signal = td["instrument_obs"][..., 0]  # [B, N]
+        td["target_weights"] = 0.5 * torch.tanh(signal) / td["vol"].clamp_min(1e-4) / 8
+        return td
+
+    system = run_parity(
+        oversized, oversized, use_hub=False,
+        overrides=(f"risk.var_method={method}", f"risk.correlation_rule={rule}",
+                   "risk.max_correlation_exposure=0.3", "risk.max_portfolio_es=0.025",
+                   "risk.var_window=60"),  # the random-walk features start at row 60
+    )  # fmt: skip
+    assert sum(d.binding != "none" for d in system.decisions) > 100
+
+
 @pytest.mark.parametrize("response", ["scale", "flatten"])
 def test_circuit_breaker_and_pre_trade_gate_act_the_same_in_env_and_step(response: str) -> None:
     """Shut markets refuse orders, and the breaker trips on drawdown, VaR-breach streaks and

@@ -7,7 +7,7 @@ import torch
 from mtquant.risk_management.limits import RiskLimits
 
 
-def make_limits(n: int, **kw: float) -> RiskLimits:
+def make_limits(n: int, **kw: float | str | bool | None) -> RiskLimits:
     """Loose limits (nothing binds) unless overridden; sectors [0, 0, 1, 1, ...]."""
     base = dict(
         max_portfolio_var=10.0,

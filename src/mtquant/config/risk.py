@@ -9,6 +9,9 @@ import pandas as pd
 from mtquant.config.validation import ConfigError, in_open_unit, in_unit, one_of, positive, require
 
 BREAKER_RESPONSES = ("scale", "flatten")
+# the enforced VaR models (mtquant.risk_management.var_models.VAR_METHODS) and correlation rules
+VAR_METHODS = ("parametric", "ewma", "historical", "fhs", "cornish_fisher", "auto")
+CORRELATION_RULES = ("pairwise", "weighted")
 
 
 @dataclass
@@ -40,11 +43,18 @@ def _stress_windows() -> list[StressWindow]:
 class RiskConfig:
     max_portfolio_var: float = 0.02  # daily VaR at var_confidence, fraction of equity
     var_confidence: float = 0.95  # coverage; 0.95 -> the 5% tail
-    var_method: str = (
-        "parametric"  # parametric | historical | monte_carlo (reporting; transform uses parametric)
-    )
+    # the VaR model the transform enforces (risk_management/var_models.py): parametric (sample
+    # covariance) | ewma (RiskMetrics covariance) | historical | fhs (filtered historical) |
+    # cornish_fisher | auto (historical when Jarque-Bera rejects normality, else parametric)
+    var_method: str = "parametric"
     var_window: int = 100  # trading days of returns behind VaR and covariance
-    max_correlation_exposure: float = 0.7  # max effective correlation of any two held legs
+    # optional Expected Shortfall limit at var_confidence under var_method (null = none)
+    max_portfolio_es: float | None = None
+    # pairwise: every same-direction held pair above the limit loses its smaller leg;
+    # weighted: the size-weighted mean effective correlation of the held pairs is scaled down
+    # to the limit (docs/portfolio-risk.md)
+    correlation_rule: str = "pairwise"
+    max_correlation_exposure: float = 0.7  # the correlation rule's limit
     max_sector_allocation: float = (
         0.4  # sector gross notional <= this x equity x max_gross_leverage
     )
@@ -75,7 +85,10 @@ class RiskConfig:
     def validate(self) -> None:
         positive("risk.max_portfolio_var", self.max_portfolio_var)
         in_open_unit("risk.var_confidence", self.var_confidence)
-        one_of("risk.var_method", self.var_method, ("parametric", "historical", "monte_carlo"))
+        one_of("risk.var_method", self.var_method, VAR_METHODS)
+        if self.max_portfolio_es is not None:
+            positive("risk.max_portfolio_es", self.max_portfolio_es)
+        one_of("risk.correlation_rule", self.correlation_rule, CORRELATION_RULES)
         require(self.var_window >= 10, "risk.var_window", self.var_window, ">= 10")
         in_unit("risk.max_correlation_exposure", self.max_correlation_exposure)
         require(

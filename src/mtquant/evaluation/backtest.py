@@ -102,8 +102,9 @@ def result_from_rollout(
     ``hierarchical`` also records the meta-controller's allocation and appetite.
     ``correlation_matrices[t]`` is the correlation of the ``cov`` observation of the decision
     row (the covariance of daily returns over ``risk.var_window`` days that the transform used
-    on the book held over day t). The transform produces no 99% VaR nor ES forecasts yet, so
-    ``var_forecasts_99`` and ``es_forecasts`` stay ``None`` (reported "not measured").
+    on the book held over day t). ``var_forecasts``, ``var_forecasts_99`` and ``es_forecasts``
+    are the transform's ex-ante VaR, 99% VaR and ES of the executed book under
+    ``risk.var_method``.
     """
     nxt = td["next"]
     rows = nxt["info", "date_index"].cpu().numpy()
@@ -146,6 +147,8 @@ def result_from_rollout(
         symbols=universe.symbols,
         sectors=[i.sector for i in universe.instruments],
         var_forecasts=executed_var,
+        var_forecasts_99=_np(nxt["risk", "executed_var99"]),
+        es_forecasts=_np(nxt["risk", "executed_es"]),
         interventions=interventions,
         correlation_exposure=_np(nxt["risk", "correlation_exposure"]),
         correlation_matrices=correlation_from_covariance(_np(td["cov"])),

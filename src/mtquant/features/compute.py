@@ -23,6 +23,7 @@ from mtquant.features.layout import OBS_MARKET_DIM, OBSERVATION_DIM
 from mtquant.features.macro import MACRO_NAMES, macro_features
 from mtquant.features.normalise import apply_zscore, fit_zscore
 from mtquant.features.risk_inputs import (
+    ewma_cov,
     ewma_vol,
     position_returns,
     rolling_cov,
@@ -209,6 +210,7 @@ def compute_features(
         returns=returns,
         vol=vol.to(torch.float32),
         cov=cov,
+        ewma_cov=ewma_cov(returns, vol),
         close=close,
         fill_price=torch.where(data.has_range.to(torch.bool)[None, :], data.open.double(), close),
         spread=spread,

@@ -31,6 +31,7 @@ class FeatureSet:
     returns: torch.Tensor  # [T, N] float64 USD position return close[t-1] -> close[t]; 0 at t=0
     vol: torch.Tensor  # [T, N] daily volatility estimate of returns (EWMA, causal), > 0
     cov: torch.Tensor  # [T, N, N] rolling covariance of returns (window=risk.var_window, ddof=1)
+    ewma_cov: torch.Tensor  # [T, N, N] RiskMetrics EWMA covariance of returns (lambda 0.94)
     close: torch.Tensor  # [T, N] float64 close prices
     fill_price: torch.Tensor  # [T, N] float64 fill price on day t: open, or close if close-only
     spread: torch.Tensor  # [T, N] float64 quoted spread per bar (price units); 0 if no quote

@@ -10,19 +10,29 @@ Conventions (also in ``docs/internals.md``):
   ``t - var_window + 1 .. t``. Before a full window it uses every real return available
   (rows ``1..t``, row 0 is not a return) once there are at least :data:`MIN_COV_ROWS` of them;
   before that it is ``diag(vol**2)`` (no correlation is claimed on too little data).
+* ``ewma_cov[t]`` is the RiskMetrics covariance (``lambda = 0.94``, zero mean) of
+  ``returns[1..t]`` with its start-up bias removed (the diagonal is ``vol**2`` before the floor);
+  row 0 holds ``diag(vol**2)``. The ``ewma`` VaR model reads it.
 * ``correlations[t]`` is the upper triangle (row-major, ``i < j``) of ``cov[t]`` scaled to a
   correlation; 0 where ``cov`` is the diagonal fallback.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
+from scipy.signal import lfilter
 
 from mtquant.features.rolling import ewma_variance
 from mtquant.instruments import position_return
+from mtquant.risk_management.var_models import EWMA_LAMBDA, VOL_FLOOR, VarModel, VarTape
 
-VOL_FLOOR = 1e-4  # 1 bp a day: no instrument is treated as riskless
-EWMA_LAMBDA = 0.94  # RiskMetrics daily decay
+if TYPE_CHECKING:
+    from mtquant.config.risk import RiskConfig
+    from mtquant.features.feature_set import FeatureSet
+
 MIN_COV_ROWS = 20  # fewest returns behind a sample covariance
 
 
@@ -62,6 +72,20 @@ def rolling_cov(returns: torch.Tensor, vol: torch.Tensor, window: int) -> torch.
     return torch.where(enough, cov, diag).to(torch.float32)
 
 
+def ewma_cov(returns: torch.Tensor, vol: torch.Tensor) -> torch.Tensor:
+    """``[T, N, N]`` causal EWMA covariance of ``returns`` (see the module docstring)."""
+    r = returns.double()
+    t_len, n = r.shape
+    outer = (r[:, :, None] * r[:, None, :]).reshape(t_len, n * n)
+    zi = np.zeros((1, n * n))
+    y, _ = lfilter([1.0 - EWMA_LAMBDA], [1.0, -EWMA_LAMBDA], outer[1:].cpu().numpy(), axis=0, zi=zi)
+    m = torch.arange(1, t_len, dtype=torch.float64)
+    out = torch.empty(t_len, n, n, dtype=torch.float64)
+    out[0] = torch.diag(vol[0].double() ** 2)
+    out[1:] = torch.from_numpy(y).reshape(t_len - 1, n, n) / (1.0 - EWMA_LAMBDA**m)[:, None, None]
+    return out.to(torch.float32)
+
+
 def upper_triangle_corr(cov: torch.Tensor) -> torch.Tensor:
     """``[T, N(N-1)/2]`` correlations from ``[T, N, N]`` covariances, row-major ``i < j``."""
     n = cov.shape[-1]
@@ -69,3 +93,22 @@ def upper_triangle_corr(cov: torch.Tensor) -> torch.Tensor:
     corr = cov / (sd[..., :, None] * sd[..., None, :])
     iu = torch.triu_indices(n, n, offset=1, device=cov.device)
     return corr[..., iu[0], iu[1]].clamp(-1.0, 1.0)
+
+
+def var_tape(
+    features: FeatureSet, risk: RiskConfig, device: torch.device | str = "cpu"
+) -> VarTape | None:
+    """The enforced VaR model's inputs over ``features`` (``risk.var_method``), on ``device``;
+    None for ``parametric``, which reads the observation's ``cov``."""
+    if risk.var_method == "parametric":
+        return None
+    tape = VarTape(
+        VarModel(risk.var_method, risk.var_confidence),
+        risk.var_window,
+        features.returns,
+        features.vol,
+        features.cov,
+        features.ewma_cov,
+    )
+    tape.check_rows(features.valid_from)
+    return tape.to(device)

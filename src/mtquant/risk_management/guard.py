@@ -37,7 +37,13 @@ from dataclasses import dataclass, fields
 import torch
 
 from mtquant.config.risk import RiskConfig
-from mtquant.risk_management.limits import RiskDiagnostics, RiskLimits, book_var, enforce_limits
+from mtquant.risk_management.limits import (
+    RiskDiagnostics,
+    RiskLimits,
+    book_tail,
+    enforce_limits,
+)
+from mtquant.risk_management.var_models import VarInputs
 
 PRE_TRADE_REASONS = ("ok", "no_price", "price_band", "position_size", "leverage", "margin")
 ALERTS = ("none", "drawdown", "var_streak", "correlation_spike")  # breaker trigger codes
@@ -194,6 +200,8 @@ class Guarded:
     executed: torch.Tensor  # [B, N] the book that executes
     diagnostics: RiskDiagnostics  # enforce_limits' (proposed and limit-compliant books)
     executed_var: torch.Tensor  # [B] ex-ante VaR of the executed book
+    executed_es: torch.Tensor  # [B] its ex-ante Expected Shortfall (same model and confidence)
+    executed_var99: torch.Tensor  # [B] its ex-ante VaR at 99%
     alert: torch.Tensor  # [B] int64 breaker trigger code (ALERTS)
     breaker_on: torch.Tensor  # [B] bool the breaker's response was applied
     reasons: torch.Tensor  # [B, N] int64 pre-trade reason codes (PRE_TRADE_REASONS)
@@ -212,26 +220,44 @@ def guard_book(
     rules: GuardRules,
     order_price: torch.Tensor | None = None,
     last_price: torch.Tensor | None = None,
+    var_inputs: VarInputs | None = None,
 ) -> Guarded:
     """Limits, breaker and gate on ``proposed [B, N]`` (module doc), in ``proposed``'s dtype.
 
     ``cov [B, N, N]``: the covariance of daily returns the limits use; ``current [B, N]``: the
     weights held; ``equity [B]``; ``tradable [B, N]``: a price exists on the decision and the fill
-    bar; ``spike [B]``: the market's correlation spike today.
+    bar; ``spike [B]``: the market's correlation spike today; ``var_inputs``: the enforced VaR
+    model's inputs (``risk.var_method`` other than ``parametric``).
     """
-    compliant, diag = enforce_limits(proposed, cov, limits)
+    compliant, diag = enforce_limits(proposed, cov, limits, var_inputs)
     state, alert, on = breaker_step(state, equity, spike, rules)
-    braked, var = compliant, diag.executed_var
-    if bool(on.any()):  # VaR is homogeneous: the breaker's scale scales it
+    braked = compliant
+    tail = [diag.executed_var, diag.executed_es, diag.executed_var99]
+    if bool(on.any()):  # the models are homogeneous: the breaker's scale scales them
         ones = torch.ones(on.shape, dtype=compliant.dtype, device=compliant.device)
         multiplier = torch.where(on, ones * rules.response_scale, ones)
-        braked, var = compliant * multiplier[:, None], var * multiplier
+        braked = compliant * multiplier[:, None]
+        tail = [x * multiplier for x in tail]
     lim = limits.for_tensor(braked)
     executed, reasons = gate_orders(
         current, braked, tradable, lim.margin_rate, rules, order_price, last_price
     )
     gated = (reasons > 0).any(-1)
-    if bool(gated.any()):  # a refused order kept a leg: measure the book that executes
-        var = torch.where(gated, book_var(executed, cov, limits), var)
+    if bool(gated.any()):  # a refused order kept a leg: measure the books that execute
+        rows = gated.nonzero().squeeze(-1)
+        sub_cov = cov if cov.ndim == 2 else cov.index_select(0, rows)
+        sub_inputs = None if var_inputs is None else _select(var_inputs, rows)
+        measured = book_tail(executed.index_select(0, rows), sub_cov, limits, sub_inputs)
+        tail = [x.index_copy(0, rows, m) for m, x in zip(measured, tail, strict=True)]
+    var, es, var99 = tail
     state = BreakerState(state.peak, state.last_equity, var, state.streak, state.cooldown)
-    return Guarded(executed, diag, var, alert, on, reasons, state)
+    return Guarded(executed, diag, var, es, var99, alert, on, reasons, state)
+
+
+def _select(inputs: VarInputs, rows: torch.Tensor) -> VarInputs:
+    """The VaR inputs of the accounts ``rows`` (a shared ``[N, N]`` covariance stays shared)."""
+
+    def pick(x: torch.Tensor | None, per_book_ndim: int) -> torch.Tensor | None:
+        return x if x is None or x.ndim < per_book_ndim else x.index_select(0, rows)
+
+    return VarInputs(pick(inputs.cov, 3), pick(inputs.scenarios, 3), pick(inputs.scale, 2))

@@ -26,15 +26,20 @@ from mtquant.config.risk import RiskConfig
 from mtquant.errors import DataError
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management import var as var_lib
+from mtquant.risk_management.correlation_exposure import (
+    correlation_from_covariance,
+    weighted_correlation_exposure,
+)
 from mtquant.risk_management.correlation_tracker import CorrelationTracker
 from mtquant.risk_management.guard import BreakerState, Guarded, GuardRules, guard_book
 from mtquant.risk_management.limits import (
     BINDING_NAMES,
     RiskLimits,
-    book_var,
+    book_tail,
     correlation_exposure,
     enforce_limits,
 )
+from mtquant.risk_management.var_models import VarInputs, inputs_from_history
 
 __all__ = [
     "BookAccount",
@@ -169,12 +174,20 @@ class PortfolioRiskManager:
         equity = float(current_portfolio.equity)
         w = torch.from_numpy(self.weights(proposed_positions, equity))[None]
         cov = torch.from_numpy(self.covariance())[None]
-        executed, diag = enforce_limits(w, cov, self.limits)
+        inputs = self.var_inputs()
+        executed, diag = enforce_limits(w, cov, self.limits, inputs)
         flags = int(diag.binding_flags[0])
         if flags == 0:
             return True, "ok"
         layer = BINDING_NAMES[(flags & -flags).bit_length()]  # the first layer that bound
-        return False, self._reason(layer, w, executed, cov, equity)
+        return False, self._reason(layer, w, executed, cov, equity, inputs)
+
+    def var_inputs(self) -> VarInputs | None:
+        """The enforced VaR model's inputs from the stored returns window (None: parametric,
+        which reads the window's covariance)."""
+        if self.limits.var_method == "parametric":
+            return None
+        return inputs_from_history(self.limits.var_model, torch.from_numpy(self._returns))
 
     def _reason(
         self,
@@ -183,19 +196,32 @@ class PortfolioRiskManager:
         executed: torch.Tensor,
         cov: torch.Tensor,
         equity: float,
+        inputs: VarInputs | None = None,
     ) -> str:
         """The plan's layer number, the rule and the figures of the first limit that binds."""
         cfg, lim = self.cfg, self.limits
         if layer == "var":
-            var = float(book_var(w, cov, lim)[0])
+            tail = book_tail(w, cov, lim, inputs)
+            var, es = float(tail.var[0]), float(tail.es[0])
+            if var > cfg.max_portfolio_var:
+                return (
+                    f"layer 1 VaR: {cfg.var_method} {cfg.var_confidence:.0%} VaR {var:.4%} of "
+                    f"equity > max_portfolio_var {cfg.max_portfolio_var:.4%}"
+                )
             return (
-                f"layer 1 VaR: parametric {cfg.var_confidence:.0%} VaR {var:.4%} of equity > "
-                f"max_portfolio_var {cfg.max_portfolio_var:.4%}"
+                f"layer 1 ES: {cfg.var_method} {cfg.var_confidence:.0%} ES {es:.4%} of equity > "
+                f"max_portfolio_es {cfg.max_portfolio_es:.4%}"
             )
         if layer == "correlation":
-            exposure = float(correlation_exposure(w, cov)[0])
+            if cfg.correlation_rule == "weighted":
+                rho = correlation_from_covariance(cov[0].numpy())
+                exposure = float(weighted_correlation_exposure(w.numpy(), rho)[0])
+                what = "size-weighted correlation exposure"
+            else:
+                exposure = float(correlation_exposure(w, cov)[0])
+                what = "effective correlation"
             return (
-                f"layer 2 correlation: effective correlation {exposure:.3f} > "
+                f"layer 2 correlation: {what} {exposure:.3f} > "
                 f"max_correlation_exposure {cfg.max_correlation_exposure:.3f}"
             )
         if layer == "sector":
@@ -231,11 +257,14 @@ class PortfolioRiskManager:
         tradable: torch.Tensor,
         spike: torch.Tensor,
         state: BreakerState,
+        var_inputs: VarInputs | None = None,
     ) -> Guarded:
-        """The decision path's guard on ``[B, N]`` books (:func:`guard_book` with these limits)."""
+        """The decision path's guard on ``[B, N]`` books (:func:`guard_book` with these limits;
+        ``var_inputs``: the enforced VaR model's inputs, as the env's transform gathers them)."""
         return guard_book(
-            proposed, cov, current, equity, tradable, spike, state, self.limits, self.rules
-        )
+            proposed, cov, current, equity, tradable, spike, state, self.limits, self.rules,
+            var_inputs=var_inputs,
+        )  # fmt: skip
 
     def available_margin(self, portfolio: PortfolioLike) -> float:
         """``max_margin_usage x equity``, capped by ``portfolio.margin_available`` if present."""

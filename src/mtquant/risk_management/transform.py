@@ -3,7 +3,9 @@
 ``PortfolioRiskTransform(limits, rules)`` sits between the policy and any TorchRL env that reads
 ``"target_weights" [B, N]`` as its action and publishes ``"cov" [B, N, N]``, the held
 ``"weights" [B, N]``, ``"equity" [B, 1]``, ``"tradable" [B, N]`` and ``"correlation_regime"
-[B]`` as observations. On ``env.step`` TorchRL calls :meth:`_inv_call` on a shallow copy of the
+[B]`` as observations (and ``("info", "date_index") [B]``, the decision row, when a
+:class:`~mtquant.risk_management.var_models.VarTape` gives a VaR model other than the parametric
+one its inputs). On ``env.step`` TorchRL calls :meth:`_inv_call` on a shallow copy of the
 input tensordict: the proposed targets are replaced there by what
 :func:`~mtquant.risk_management.guard.guard_book` lets through (limits, circuit breaker,
 pre-trade gate), so the base env only executes guarded books while the caller's tensordict
@@ -13,8 +15,10 @@ it with the account. What the guard did is written by :meth:`_step` into the nex
 under ``"risk"``:
 
 ``("risk", k)`` for k in ``proposed_var`` (VaR of the policy's book), ``executed_var`` (ex-ante
-VaR of the book that executes), ``scale`` (the limits' gross scale), ``correlation_exposure``
-(float ``[B]``), ``binding`` and ``binding_flags`` (int64 ``[B]``, codes in
+VaR of the book that executes, under ``risk.var_method``), ``executed_es`` and
+``executed_var99`` (its Expected Shortfall and its VaR at 99%, the same model), ``scale`` (the
+limits' gross scale), ``correlation_exposure`` (the correlation rule's measure; float ``[B]``),
+``binding`` and ``binding_flags`` (int64 ``[B]``, codes in
 :mod:`mtquant.risk_management.limits`), ``alert`` (int64 ``[B]``, the breaker's trigger,
 :data:`~mtquant.risk_management.guard.ALERTS`), ``breaker_on`` (bool ``[B]``), ``rejected``
 (int64 ``[B, N]``, pre-trade reason codes) and ``executed_weights`` ``[B, N]``. Reset writes
@@ -38,9 +42,18 @@ from mtquant.risk_management.guard import (
     guard_book,
 )
 from mtquant.risk_management.limits import BINDING_NAMES, RiskLimits
+from mtquant.risk_management.var_models import VarTape
 
 RISK_KEY = "risk"
-_FLOAT_KEYS = ("proposed_var", "executed_var", "scale", "correlation_exposure")
+ROW_KEY = ("info", "date_index")  # the decision row of each account (the env's info)
+_FLOAT_KEYS = (
+    "proposed_var",
+    "executed_var",
+    "executed_es",
+    "executed_var99",
+    "scale",
+    "correlation_exposure",
+)
 
 
 class PortfolioRiskTransform(Transform):
@@ -52,6 +65,7 @@ class PortfolioRiskTransform(Transform):
         rules: GuardRules,
         weights_key: str = "target_weights",
         cov_key: str = "cov",
+        var_tape: VarTape | None = None,
     ) -> None:
         super().__init__(
             in_keys=[], out_keys=[], in_keys_inv=[weights_key], out_keys_inv=[weights_key]
@@ -60,6 +74,7 @@ class PortfolioRiskTransform(Transform):
         self.rules = rules
         self.weights_key = weights_key
         self.cov_key = cov_key
+        self.var_tape = var_tape  # the VaR model's inputs by row (None: parametric on cov)
         self._pending: TensorDictBase | None = None
         self.breaker: BreakerState | None = None  # per account, from the first reset
 
@@ -74,6 +89,12 @@ class PortfolioRiskTransform(Transform):
             raise KeyError(f"PortfolioRiskTransform needs {missing!r} in the step tensordict")
         if self.breaker is None:
             raise RuntimeError("PortfolioRiskTransform: step before the first reset")
+        var_inputs = None
+        if self.var_tape is not None:
+            rows = tensordict.get(ROW_KEY, None)
+            if rows is None:
+                raise KeyError(f"PortfolioRiskTransform: risk.var_method needs {ROW_KEY!r}")
+            var_inputs = self.var_tape.inputs(rows.reshape(-1))
         # the guard runs in float64 so that the reported VaR holds the limit to 1e-9 (float32
         # rounding is ~1e-7); the base env receives the book in its action dtype
         guarded = guard_book(
@@ -86,6 +107,7 @@ class PortfolioRiskTransform(Transform):
             self.breaker,
             self.limits,
             self.rules,
+            var_inputs=var_inputs,
         )
         self.breaker = guarded.state
         tensordict.set(self.weights_key, guarded.executed.to(w.dtype))
@@ -100,6 +122,8 @@ class PortfolioRiskTransform(Transform):
             {
                 "proposed_var": diag.proposed_var,
                 "executed_var": g.executed_var,
+                "executed_es": g.executed_es,
+                "executed_var99": g.executed_var99,
                 "scale": diag.scale,
                 "correlation_exposure": diag.correlation_exposure_after,
                 "binding": diag.binding,
@@ -138,6 +162,8 @@ class PortfolioRiskTransform(Transform):
             {
                 "proposed_var": z,
                 "executed_var": z.clone(),
+                "executed_es": z.clone(),
+                "executed_var99": z.clone(),
                 "scale": torch.ones_like(z),
                 "correlation_exposure": z.clone(),
                 "binding": zi,

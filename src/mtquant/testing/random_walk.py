@@ -13,6 +13,7 @@ import torch
 from mtquant.features.domain import DOMAIN_FEATURES
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import MACRO_DIM, OBS_MARKET_DIM, OBSERVATION_DIM
+from mtquant.features.risk_inputs import ewma_cov
 from mtquant.instruments import InstrumentUniverse, position_return
 
 TYPICAL_PRICE = {
@@ -82,6 +83,7 @@ def random_walk_features(
         returns=returns,
         vol=vol.float(),
         cov=cov.float(),
+        ewma_cov=ewma_cov(returns, vol),
         close=close,
         fill_price=fill,
         spread=spread,

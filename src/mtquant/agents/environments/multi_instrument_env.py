@@ -43,6 +43,7 @@ from mtquant.errors import ConfigError, DataError
 from mtquant.execution.kernel import KernelParams, KernelState, step_kernel, target_units
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import OBSERVATION_DIM, PortfolioStateLayout
+from mtquant.features.risk_inputs import var_tape
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.correlation_tracker import REGIMES
 from mtquant.risk_management.guard import GuardRules
@@ -358,7 +359,6 @@ def make_env(
         **env_kwargs,
     )
     limits = RiskLimits.from_config(cfg.risk, universe) if limits is None else limits
-    return TransformedEnv(
-        base,
-        PortfolioRiskTransform(limits, GuardRules.from_config(cfg.risk, cfg.env.rebalance_band)),
-    )
+    rules = GuardRules.from_config(cfg.risk, cfg.env.rebalance_band)
+    tape = var_tape(features, cfg.risk, base.device)
+    return TransformedEnv(base, PortfolioRiskTransform(limits, rules, var_tape=tape))

@@ -89,6 +89,7 @@ from mtquant.execution.kernel import KernelState, order_mask, specialist_metrics
 from mtquant.execution.orders import Order, Portfolio, Position, Side
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import RETURNS_LOOKBACK
+from mtquant.features.risk_inputs import var_tape
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.correlation_tracker import SPIKE
 from mtquant.risk_management.guard import (
@@ -100,6 +101,7 @@ from mtquant.risk_management.guard import (
 )
 from mtquant.risk_management.limits import enforce_limits
 from mtquant.risk_management.portfolio_risk_manager import PortfolioRiskManager
+from mtquant.risk_management.var_models import VarTape
 
 __all__ = ["CycleAction", "Decision", "HierarchicalTradingSystem", "Policy"]
 
@@ -192,6 +194,7 @@ class HierarchicalTradingSystem:
         self.last_reports: list[Any] = []
         self._direct = _direct_actor(policy, self.sizing)
         self._tapes: dict[int, FeatureTape] = {}
+        self._var_tape: VarTape | None = None  # the VaR model's inputs (None: parametric)
         self._anomalous: dict[str, list[bool]] = {}  # specialist -> anomalous day, by row
         self._when: list[datetime] = []  # the features' dates as datetimes, by row
         # per-call lookups, computed once
@@ -231,6 +234,7 @@ class HierarchicalTradingSystem:
         key = id(features)
         if key not in self._tapes:
             self._tapes = {key: FeatureTape.build(features, self.universe, "cpu")}
+            self._var_tape = var_tape(features, self.risk.cfg)
             self._when = list(features.dates.to_pydatetime())
             self._anomalous = {
                 name: BaseSpecialist.anomalous_days(features.market[name]).tolist()
@@ -377,6 +381,7 @@ class HierarchicalTradingSystem:
                 cast(torch.Tensor, obs["tradable"]),
                 cast(torch.Tensor, obs["correlation_regime"]) == SPIKE,
                 self.breaker,
+                None if self._var_tape is None else self._var_tape.inputs(torch.tensor([row])),
             )
             self.breaker = g.state
             executed = g.executed.to(proposed.dtype)
