@@ -98,3 +98,20 @@ def test_bootstrap_ci_undefined_for_tiny_or_constant_series():
     assert ss.bootstrap_sharpe_ci([0.01, 0.02]) is None
     assert ss.bootstrap_sharpe_ci([0.001] * 50, n_boot=100) is None
     assert ss.bootstrap_sharpe_ci([0.0] * 50, n_boot=100) == (0.0, 0.0)
+
+
+def test_block_length_follows_the_dependence_of_the_series():
+    rng = np.random.default_rng(4)
+    iid = rng.normal(0.0, 0.01, 500)
+    ar = np.zeros(500)
+    for t in range(1, 500):
+        ar[t] = 0.6 * ar[t - 1] + iid[t]
+    assert ss.stationary_block_length(iid) <= 2
+    assert ss.stationary_block_length(ar) > ss.stationary_block_length(iid)
+    assert ss.stationary_block_length(ar) <= math.ceil(math.sqrt(500))
+    assert ss.stationary_block_length(np.column_stack([iid, ar])) == ss.stationary_block_length(ar)
+
+
+def test_block_length_falls_back_to_cube_root_on_short_or_constant_series():
+    assert ss.stationary_block_length(np.arange(8.0)) == 2  # 8 ** (1/3)
+    assert ss.stationary_block_length(np.zeros(125)) == 5  # nothing to estimate from

@@ -6,8 +6,10 @@ and risk transform and times :meth:`HierarchicalTradingSystem.step`;
 :func:`write_evaluation_report` scores them here (no training code is imported).
 
 Deflated Sharpe, number of trials: every strategy in the report counts as one configuration
-tried (a reader who picks the best row has made that many trials), plus the configurations a
-hyper-parameter sweep recorded in the model card (``n_trials``) beyond the one kept.
+tried (a reader who picks the best row has made that many trials), plus the configurations
+recorded beside the run beyond the one kept: the sweep's jobs (``n_trials`` of the model card) or,
+if more, the distinct configurations (seeds x variants) of the run cards in its sweep directory
+or beside it on the same data (:func:`~mtquant.config.sweeps.configurations_tried`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from numpy.typing import NDArray
 
 from mtquant.agents.sizing import execution_note
 from mtquant.config import RunConfig
+from mtquant.config.sweeps import configurations_tried
 from mtquant.data.market_data import Provenance
 from mtquant.data.splits import Splits
 from mtquant.evaluation.backtest import return_correlation
@@ -50,14 +53,11 @@ class Evaluation:
     last_book_risk: list[dict[str, str]] = field(default_factory=list)  # risk_report rows
 
 
-def count_trials(card: Mapping[str, Any], n_strategies: int) -> int:
-    """Configurations tried for the DSR: the report's strategies + recorded sweep trials - 1."""
-    recorded = card.get("n_trials", card.get("training", {}).get("n_trials", 1))
-    try:
-        sweep = max(1, int(recorded))
-    except (TypeError, ValueError):
-        sweep = 1
-    return n_strategies + sweep - 1
+def count_trials(card: Mapping[str, Any], n_strategies: int, run_dir: str = "") -> int:
+    """Configurations tried for the DSR: the report's strategies + the configurations the run
+    cards record beside the run (sweep trials, seeds, variants:
+    :func:`~mtquant.config.sweeps.configurations_tried`) - 1."""
+    return n_strategies + configurations_tried(card, run_dir or None)["n_trials"] - 1
 
 
 def market_returns(features: FeatureSet) -> tuple[NDArray[Any], NDArray[np.float64]]:
@@ -118,7 +118,7 @@ def write_evaluation_report(
 ) -> dict[str, Path]:
     """Score ``ev`` and write ``metrics.json``, the PNGs and ``report.html`` into ``out_dir``."""
     results, card, run_dir = ev.results, ev.card, ev.run_dir
-    n_trials = count_trials(card, len(results))
+    n_trials = count_trials(card, len(results), run_dir)
     first, last = results[0].dates[0], results[0].dates[-1]
     months = cfg.data.split.test_months if ev.split == "test" else cfg.data.split.val_months
     label = f"{months}-month {ev.split}" if ev.split != "train" else "train split"
@@ -129,7 +129,8 @@ def write_evaluation_report(
         f"Phases loaded from {run_dir}: {', '.join(ev.phases)}.",
         execution_note(cfg.agents.position_mode),
         f"Deflated Sharpe counts {n_trials} configurations: the {len(results)} strategies of this "
-        "report plus any sweep trials the model card records.",
+        "report plus the other configurations (sweep trials, seeds, variants) the run cards "
+        "record.",
         *[f"Baseline {m}." for m in ev.missing],
     ]
     trained_on = card.get("data", {})

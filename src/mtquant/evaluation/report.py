@@ -5,7 +5,8 @@ its summary (:func:`~mtquant.evaluation.results.summarise`): the VaR backtest at
 ``var_confidence`` and at 99% and the ES backtest ("not measured" where the forecasts were not
 recorded), the correlation exposures, the sector allocation as shares of gross notional next to
 the enforced cap, and the ``risk.stress`` windows (realised inside the period, and replayed on
-the last book).
+the last book). ``data_snooping`` (:mod:`~mtquant.evaluation.snooping`) holds Hansen's SPA
+p-values and Romano-Wolf's StepM superior set with each strategy as the benchmark, also tabled.
 
 The page has no external references (CSS inline, images as base64 data URIs), so it can be
 mailed or archived as one file. Both text files are written atomically (temp file in the same
@@ -30,6 +31,7 @@ import numpy as np
 from mtquant.errors import DataError
 from mtquant.evaluation import plots
 from mtquant.evaluation.results import StrategyResult, strategies_from
+from mtquant.evaluation.snooping import data_snooping
 from mtquant.evaluation.verdict import VerdictContext, verdict
 from mtquant.risk_management.correlation_tracker import CorrelationTracker
 
@@ -487,6 +489,42 @@ def _interventions_html(summaries: Mapping[str, Mapping[str, Any]]) -> str:
     return _table(header, rows)
 
 
+def _snooping_html(block: Mapping[str, Any]) -> str:
+    """The SPA / StepM table of :func:`~mtquant.evaluation.snooping.data_snooping`'s block."""
+    e = html.escape
+    if block.get("status") != "measured":
+        return f"<p>Not measured: {e(str(block.get('reason', '')))}.</p>"
+    rows = []
+    for t in block["tests"]:
+        p = t["spa_pvalues"]
+        same = t["identical_to_benchmark"]
+        rows.append(
+            [e(t["benchmark"]), e(", ".join(t["models"]) or "none")]
+            + [e(fmt(p[k], "ratio3")) for k in ("lower", "consistent", "upper")]
+            + [
+                e(", ".join(t["stepm_superior"]) or "none"),
+                e(fmt(t["block_size"])),
+                e(f"identical returns: {', '.join(same)}" if same else ""),
+            ]
+        )
+    b = block["bootstrap"]
+    note = (
+        f"<p>Each strategy in turn is the benchmark, the others are the models; loss = "
+        f'{e(block["loss"])}. A small SPA p rejects "nothing beats the benchmark" with the '
+        f"search over all strategies accounted for (consistent p is Hansen's); StepM lists the "
+        f"strategies superior to the benchmark at family-wise error rate {block['size']:g}. "
+        f"Superior = higher mean daily net return (arch's statistic is not studentised). "
+        f"Stationary bootstrap, {b['reps']} draws, seed {block['seed']}, "
+        f"{block['days']} common days {e(block['first'])}..{e(block['last'])}. The system "
+        f"({e(block['system'])}) is superior to: "
+        f"{e(', '.join(block['system_superior_to']) or 'none')}; superior to the system: "
+        f"{e(', '.join(block['superior_to_system']) or 'none')}.</p>"
+    )
+    header = ["Benchmark", "Models", "SPA p lower", "SPA p consistent", "SPA p upper",
+              "StepM: superior to the benchmark", "Block (days)", "Note"]  # fmt: skip
+    return note + _table(header, rows)
+
+
 def write_report(
     out_dir: str | Path,
     results: Sequence[StrategyResult],
@@ -522,6 +560,7 @@ def write_report(
     proxies = [r["symbol"] for r in provenance_rows if r.get("kind") != "real"]
     lines, comparisons = verdict(results, sums, verdict_context, target_rows, proxies)
     system = by_name[verdict_context.system]
+    snooping = data_snooping(results, verdict_context.system, verdict_context.seed)
     pngs = _make_plots(out, results, system, correlation)
     extra = dict(extra_tables or {})
 
@@ -537,6 +576,7 @@ def write_report(
         "verdict": lines,
         "extra_tables": extra,
         "plots": {title: p.name for title, p in pngs.items()},
+        "data_snooping": snooping,
     }
     text = json.dumps(to_jsonable(payload), indent=2, allow_nan=False)
     metrics_path = atomic_write_text(out / "metrics.json", text)
@@ -593,6 +633,8 @@ def write_report(
         split_table,
         "<h2>Metrics</h2>",
         metrics_table,
+        "<h2>Data snooping: SPA and StepM</h2>",
+        _snooping_html(snooping),
         "<h2>Targets</h2>",
         target_html,
         "<h2>Risk transform interventions</h2>",

@@ -11,15 +11,26 @@ Conventions:
   trials is expected to reach: ``E[max] = sqrt(V) ((1 - gamma) Phi^-1(1 - 1/N)
   + gamma Phi^-1(1 - 1/(N e)))``, gamma the Euler-Mascheroni constant, ``V`` the variance of the
   trials' per-period Sharpes. ``E[max] = 0`` for a single trial (nothing to deflate).
-- The bootstrap is the stationary bootstrap of Politis & Romano (1994): blocks start at uniform
-  positions, their lengths are geometric with mean ``mean_block`` (default ``n ** (1/3)``,
-  the usual rate for block bootstraps of means), and wrap around the end of the series.
-  Intervals are percentile intervals of the *annualised* Sharpe, seeded by a numpy Generator.
+- The bootstrap is the stationary bootstrap of Politis & Romano (1994), drawn by
+  ``arch.bootstrap.StationaryBootstrap``: blocks start at uniform positions, their lengths are
+  geometric with mean ``mean_block``, and wrap around the end of the series. The default mean
+  block length is Politis & White's (2004, corrected 2009) optimal one for the stationary
+  bootstrap (``arch.bootstrap.optimal_block_length``), the largest over the series and their
+  squares (a Sharpe ratio depends on the mean and the variance, and volatility clusters),
+  rounded to whole days and kept within ``[1, ceil(sqrt(n))]`` (the estimator is noisy on a
+  6-month test; ``sqrt(n)`` is arch's own default block for the SPA test). Under 16 days, or when
+  the estimate is not finite (a constant series), it is ``n ** (1/3)``, the usual rate for block
+  bootstraps of means. Intervals are percentile intervals of the *annualised* Sharpe; the draws
+  come from ``numpy.random.default_rng(seed)``, so a seed gives the same interval every time.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
+from arch.bootstrap import StationaryBootstrap, optimal_block_length
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
@@ -86,18 +97,39 @@ def deflated_sharpe_ratio(
 def stationary_bootstrap_indices(
     n: int, n_boot: int, mean_block: float, rng: np.random.Generator
 ) -> NDArray[np.int64]:
-    """``[n_boot, n]`` resampling indices of the stationary bootstrap (vectorised)."""
-    if n < 1 or n_boot < 1 or mean_block < 1.0:
+    """``[n_boot, n]`` resampling indices of arch's stationary bootstrap with mean block length
+    ``mean_block`` (rounded to whole days, at least 1), drawn from ``rng``."""
+    if n < 1 or n_boot < 1 or not mean_block >= 1.0:
         raise DataError(
             f"bootstrap: need n >= 1, n_boot >= 1, mean_block >= 1; got {n}, {n_boot}, {mean_block}"
         )
-    new_block = rng.random((n_boot, n)) < 1.0 / mean_block
-    new_block[:, 0] = True
-    starts = rng.integers(0, n, size=(n_boot, n))
-    t = np.arange(n)
-    block_start_t = np.maximum.accumulate(np.where(new_block, t, 0), axis=1)  # [B, n]
-    first_index = np.take_along_axis(starts, block_start_t, axis=1)
-    return (first_index + (t - block_start_t)) % n
+    bs = StationaryBootstrap(max(1, round(mean_block)), np.arange(n), seed=rng)
+    return np.stack([np.asarray(pos[0], dtype=np.int64) for pos, _ in bs.bootstrap(n_boot)])
+
+
+MIN_DAYS_FOR_OPTIMAL_BLOCK = 16  # below this the Politis-White estimate is meaningless
+
+
+def stationary_block_length(series: ArrayLike) -> int:
+    """Mean block length (days) for a stationary bootstrap of ``series`` ``[T]`` or ``[T, k]``
+    (module doc): Politis-White's optimal one over the columns and their squares, in
+    ``[1, ceil(sqrt(T))]``; ``T ** (1/3)`` under 16 days or for a degenerate estimate."""
+    x = np.asarray(series, dtype=np.float64)
+    x = x.reshape(x.shape[0], -1)
+    n = int(x.shape[0])
+    fallback = max(1, round(math.pow(n, 1.0 / 3.0)))
+    if n < MIN_DAYS_FOR_OPTIMAL_BLOCK:
+        return fallback
+    cols = np.hstack([x, (x - x.mean(axis=0)) ** 2])
+    cols = cols[:, np.ptp(cols, axis=0) > 0.0]  # a constant column has no dependence to measure
+    if cols.shape[1] == 0:
+        return fallback
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        block = float(optimal_block_length(cols)["stationary"].max())
+    if not math.isfinite(block):
+        return fallback
+    return int(min(max(1, round(block)), math.ceil(math.sqrt(n))))
 
 
 def _annualised_sharpes(samples: NDArray[np.float64], periods: int) -> NDArray[np.float64]:
@@ -119,10 +151,13 @@ def _percentile_interval(values: NDArray[np.float64], alpha: float) -> tuple[flo
     return float(lo), float(hi)
 
 
-def _resample_days(n: int, n_boot: int, mean_block: float | None, seed: int) -> NDArray[np.int64]:
-    """Seeded stationary-bootstrap day indices; mean block length n^(1/3) unless given."""
-    block = max(1.0, n ** (1.0 / 3.0)) if mean_block is None else mean_block
-    return stationary_bootstrap_indices(n, n_boot, block, np.random.default_rng(seed))
+def _resample_days(
+    series: NDArray[np.float64], n_boot: int, mean_block: float | None, seed: int
+) -> NDArray[np.int64]:
+    """Seeded stationary-bootstrap day indices for ``series`` ``[T]`` or ``[T, k]`` (paired
+    columns share the days); mean block from :func:`stationary_block_length` unless given."""
+    block = stationary_block_length(series) if mean_block is None else mean_block
+    return stationary_bootstrap_indices(series.shape[0], n_boot, block, np.random.default_rng(seed))
 
 
 def bootstrap_sharpe_ci(
@@ -140,7 +175,7 @@ def bootstrap_sharpe_ci(
     r = as_returns(returns)
     if r.size < 3:
         return None
-    idx = _resample_days(r.size, n_boot, mean_block, seed)
+    idx = _resample_days(r, n_boot, mean_block, seed)
     return _percentile_interval(_annualised_sharpes(r[idx], periods), alpha)
 
 
@@ -163,6 +198,6 @@ def bootstrap_sharpe_difference_ci(
         )
     if a.size < 3:
         return None
-    idx = _resample_days(a.size, n_boot, mean_block, seed)
+    idx = _resample_days(np.column_stack([a, b]), n_boot, mean_block, seed)
     diff = _annualised_sharpes(a[idx], periods) - _annualised_sharpes(b[idx], periods)
     return _percentile_interval(diff, alpha)

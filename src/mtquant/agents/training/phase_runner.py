@@ -143,6 +143,10 @@ def fit_stage(
     sched = stage_schedule(pcfg, cfg.hardware.n_envs)
     seed = stage.seed(cfg.seed)
     policy.fixed_allocation = stage.fixed_allocation  # before the collector's first reset
+    trainer = make_trainer(cfg, run_dir, stage.name, sched.n_rollouts)
+    # the collector runs the policy once when it is built, on env tensors: put the policy where
+    # Lightning will train it (hardware=cuda: the GPU, like the env) before that call
+    policy.to(trainer.strategy.root_device)
 
     actor = policy.with_sizing(cfg.env.sizing_target_vol, cfg.env.max_gross_weight)
     env = None
@@ -194,7 +198,6 @@ def fit_stage(
         validate_fn=validator(cfg, make_env, features, val_split, policy, seed),
         weight_decay=ppo.weight_decay,
     )
-    trainer = make_trainer(cfg, run_dir, stage.name, sched.n_rollouts)
     last = run_dir.last_ckpt(stage.name)
     policy.train()  # the module keeps it in eval mode during rollouts and updates
     try:
