@@ -58,11 +58,33 @@ class SplitConfig:
 
 @dataclass
 class WalkForwardConfig:
+    """Expanding-window folds of the walk-forward backtest (``scripts/backtest.py``).
+
+    ``last_folds`` limits a run to the last N folds of the data (null: every fold), in the serial
+    run and in the grid of ``python scripts/backtest.py -m`` alike, e.g. a quick check of the most
+    recent years. ``fold`` runs that one fold only (its index among all folds, as the report's
+    "fold k" names it); the grid sets it per job (with ``seed``), a user rarely does.
+    """
+
     initial_train_years: int = 5  # first expanding training window
     retrain_months: int = 12  # step between folds
     test_months: int = 6  # test window after each training window
+    last_folds: int | None = None  # run only the last N folds (null = all folds)
+    fold: int | None = None  # run only this fold (index among all folds; set per grid job)
 
     def validate(self) -> None:
+        require(
+            self.last_folds is None or self.last_folds >= 1,
+            "data.walk_forward.last_folds",
+            self.last_folds,
+            "a positive number of folds (the last N) or null for every fold",
+        )
+        require(
+            self.fold is None or self.fold >= 0,
+            "data.walk_forward.fold",
+            self.fold,
+            "a fold index >= 0 or null",
+        )
         require(
             self.initial_train_years >= 1,
             "data.walk_forward.initial_train_years",

@@ -10,7 +10,9 @@ Tables (``metrics.json`` ``extra_tables`` and ``report.html``):
   trained) and per (fold, cost) for each rule-based baseline, with the run's realised VaR
   breach rate and Kupiec p;
 - "System by seed": each seed's folds stitched at cost 1x (the spread a seed choice would make);
-- "Folds": each fold's train / validation / test dates and the training time per seed.
+- "Folds": each fold's train / validation / test dates and the training time per seed;
+- "Failed jobs" (the grid of :mod:`mtquant.studies.walk_forward_grid` only): each (fold, seed)
+  job that failed or left no result, with the reason; the others are reported as usual.
 
 The headline (equity curves, metrics, verdict, targets) stitches the folds' test windows at cost
 1x, with the system and the single agent each as the equal-capital ensemble of its seeds (see
@@ -155,15 +157,18 @@ def aggregate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def headline_results(folds: list[FoldRun], plan: BacktestPlan) -> list[StrategyResult]:
     """System (seed ensemble), baselines and the single agent (seed ensemble, when every fold
-    trained it), each stitched over the folds at cost 1x."""
+    trained it for every seed the fold's system has), each stitched over the folds at cost 1x.
+
+    A fold's ensemble averages the seeds it holds, in ``plan.seeds`` order: every seed of the
+    plan, unless a job of the walk-forward grid failed (the report names it)."""
 
     def seeds_ensemble(runs: dict[int, dict[float, StrategyResult]], name: str) -> StrategyResult:
-        return ensemble([runs[s][HEADLINE_COST] for s in plan.seeds], name)
+        return ensemble([runs[s][HEADLINE_COST] for s in plan.seeds if s in runs], name)
 
     system = stitch([seeds_ensemble(fr.system, SYSTEM) for fr in folds])
     names = list(folds[0].baselines)
     out = [system] + [stitch([fr.baselines[n][HEADLINE_COST] for fr in folds]) for n in names]
-    if all(set(fr.single_agent) == set(plan.seeds) for fr in folds):
+    if all(fr.single_agent and set(fr.single_agent) == set(fr.system) for fr in folds):
         out.append(stitch([seeds_ensemble(fr.single_agent, SINGLE_AGENT) for fr in folds]))
     return out
 
@@ -174,8 +179,13 @@ def write_backtest_report(
     folds: list[FoldRun],
     out_dir: str | Path,
     wall_seconds: float,
+    failed_jobs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
-    """Score, aggregate and write ``metrics.json``, the PNGs and ``report.html``."""
+    """Score, aggregate and write ``metrics.json``, the PNGs and ``report.html``.
+
+    ``failed_jobs`` (the walk-forward grid's; None for the serial run) adds the "Failed jobs"
+    table, one row per (fold, seed) job that left no result, and a note saying what the
+    ensembles then average."""
     plan = BacktestPlan.from_config(cfg)
     var_limit = cfg.risk.max_portfolio_var
     results = headline_results(folds, plan)
@@ -186,12 +196,13 @@ def write_backtest_report(
     sums, targets, enforced = score(cfg, results, len(results), latency, label, market)
     conf = cfg.risk.var_confidence
     rows = run_rows(folds, var_limit, conf)
-    per_seed = [
+    per_seed = [  # seeds with a run in every fold (a failed grid job leaves a seed out)
         {
             "seed": s,
             **run_metrics(stitch([fr.system[s][HEADLINE_COST] for fr in folds]), var_limit, conf),
         }
         for s in plan.seeds
+        if all(s in fr.system for fr in folds)
     ]
     fold_rows = [
         {"fold": fr.fold.index, **{k: v for k, v in fr.splits.describe().items()},
@@ -214,6 +225,12 @@ def write_backtest_report(
         f"Deflated Sharpe counts {len(results)} configurations (the strategies of this report).",
         f"Wall time of the backtest: {wall_seconds / 60:.1f} minutes.",
     ]
+    if failed_jobs:
+        notes.append(
+            f"{len(failed_jobs)} (fold, seed) job(s) of the walk-forward grid left no result "
+            "(table 'Failed jobs'): each fold's ensembles average the seeds that finished, a "
+            "fold with none is left out, and 'System by seed' lists only seeds with every fold."
+        )
     ctx = VerdictContext(system=SYSTEM, period=f"the {label} ({first} to {last}, cost 1x)",
                          seed=cfg.seed, notes=notes)  # fmt: skip
     split_desc = {
@@ -227,6 +244,8 @@ def write_backtest_report(
         "Folds": fold_rows,
         "Runs": rows,
     }
+    if failed_jobs is not None:
+        extra["Failed jobs"] = failed_jobs
     test_rows = (folds[0].fold.test[0], folds[-1].fold.test[1])
     return write_report(
         out_dir, results, sums, provenance_rows(data.provenance), split_desc, ctx, extra,
