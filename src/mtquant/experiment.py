@@ -44,6 +44,7 @@ from mtquant.artifacts import (
     package_versions,
     run_hash,
 )
+from mtquant.config.risk import RiskConfig
 from mtquant.config.store import RunConfig
 from mtquant.config.training import PHASES, SINGLE_AGENT
 from mtquant.data import MarketData, Splits, load_market_data, make_splits
@@ -85,13 +86,20 @@ class Experiment:
         data = load_market_data(cfg) if data is None else data
         splits = make_splits(data.dates, cfg.data.split) if splits is None else splits
         universe = InstrumentUniverse.from_config(cfg.instruments)
+        features = cls._features(cfg, data, splits, universe)
+        limits = RiskLimits.from_config(cfg.risk, universe)
+        return cls(cfg, data, splits, universe, features, limits, cls._fresh_policy(cfg, features))
+
+    @staticmethod
+    def _features(
+        cfg: RunConfig, data: MarketData, splits: Splits, universe: InstrumentUniverse
+    ) -> FeatureSet:
+        """Features of ``data`` normalised on the training rows, with the risk keys they read."""
         risk = cfg.risk
-        features = compute_features(
+        return compute_features(
             data, universe, train_end=splits.train[1], var_window=risk.var_window,
             regime_rule=(risk.correlation_window, risk.spike_ratio, risk.breakdown_ratio),
         )  # fmt: skip
-        limits = RiskLimits.from_config(cfg.risk, universe)
-        return cls(cfg, data, splits, universe, features, limits, cls._fresh_policy(cfg, features))
 
     @staticmethod
     def _fresh_policy(cfg: RunConfig, features: FeatureSet) -> HierarchicalPolicy:
@@ -105,6 +113,20 @@ class Experiment:
             self, cfg=cfg, policy=self._fresh_policy(cfg, self.features), run_dir=None,
             phases=[], flat=None, _view=None,
         )  # fmt: skip
+
+    def with_risk(self, risk: RiskConfig) -> Experiment:
+        """The same run under other risk settings (its limits, VaR model and breaker): features
+        are recomputed only when a key they read changes (``var_window``, the correlation regime
+        rule); the policy's weights are shared."""
+        risk.validate()
+        cfg = replace(self.cfg, risk=risk)
+        old = self.cfg.risk
+        reads = ("var_window", "correlation_window", "spike_ratio", "breakdown_ratio")
+        features = self.features
+        if any(getattr(risk, k) != getattr(old, k) for k in reads):
+            features = self._features(cfg, self.data, self.splits, self.universe)
+        limits = RiskLimits.from_config(risk, self.universe)
+        return replace(self, cfg=cfg, features=features, limits=limits)
 
     # ---------------------------------------------------------------- environments
     def make_env(

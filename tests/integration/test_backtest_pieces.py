@@ -63,12 +63,11 @@ def test_run_strategy_covers_the_split_and_pairs_returns_with_ex_ante_var(setup:
     np.testing.assert_allclose(diag, 1.0, rtol=1e-6)
     wce = summarise(res, n_boot=20)["weighted_correlation_exposure"]
     assert -1.0 <= wce["mean"] <= wce["max"] <= 1.0 and wce["days_with_pairs"] > 0
-    # the parametric model's 99% VaR and ES: fixed multiples of its 95% VaR (normal tails)
+    # the enforced model's 99% VaR and ES of the same books: beyond its 95% VaR every day
     assert res.var_forecasts_99 is not None and res.es_forecasts is not None
-    np.testing.assert_allclose(
-        res.var_forecasts_99 / res.var_forecasts, 2.326348 / 1.644854, rtol=1e-6
-    )
-    np.testing.assert_allclose(res.es_forecasts / res.var_forecasts, 2.062713 / 1.644854, rtol=1e-6)
+    held = res.var_forecasts > 0
+    assert (res.var_forecasts_99[held] > res.var_forecasts[held]).all()
+    assert (res.es_forecasts[held] > res.var_forecasts[held]).all()
 
 
 def test_cost_multiplier_scales_the_first_days_costs(setup: Setup) -> None:

@@ -15,6 +15,7 @@ from mtquant.agents.hierarchical.hierarchical_system import HierarchicalTradingS
 from mtquant.agents.hierarchical.policy import HierarchicalPolicy, build_policy
 from mtquant.config import compose_config, to_object
 from mtquant.execution import Order, PaperBroker, Side
+from mtquant.features.risk_inputs import var_tape
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.limits import enforce_limits
 from mtquant.risk_management.portfolio_risk_manager import PortfolioRiskManager
@@ -38,11 +39,11 @@ def system(policy=None) -> HierarchicalTradingSystem:
 
 def test_helpers_give_the_meta_state_and_each_specialists_inputs() -> None:
     sys_ = system()
-    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=80)
-    md = {"features": FEATURES, "t": 80}
+    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=120)
+    md = {"features": FEATURES, "t": 120}
     state = sys_.get_portfolio_state(broker.account(), md)
     assert state.shape == (74,)
-    assert torch.equal(state[32:60], FEATURES.correlations[80].float())  # layout: correlations
+    assert torch.equal(state[32:60], FEATURES.correlations[120].float())  # layout: correlations
     parts = sys_.get_specialist_states(md, broker.account())
     assert parts["forex"]["instrument_obs"].shape == (3, 50)
     assert parts["commodities"]["market"].shape == (6,)
@@ -50,7 +51,7 @@ def test_helpers_give_the_meta_state_and_each_specialists_inputs() -> None:
 
 def test_step_runs_without_gradients_and_records_decisions_and_allocations() -> None:
     sys_ = system()
-    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=80)
+    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=120)
     for _ in range(5):
         orders = sys_.step(
             {"features": FEATURES, "t": broker.row}, broker.account(), broker.positions()
@@ -69,13 +70,16 @@ def test_risk_limits_scale_orders_down_and_the_intervention_is_recorded() -> Non
         return td
 
     sys_ = system(reckless)
-    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=80)
-    md = {"features": FEATURES, "t": 80}
+    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=120)
+    md = {"features": FEATURES, "t": 120}
     orders = sys_.step(md, broker.account(), broker.positions())
     assert sys_.risk_interventions and sys_.risk_interventions[0]["scale"] < 1.0
     assert all(o.reason == "risk_scaled" for o in orders)
-    executed, _ = enforce_limits(torch.full((1, 8), 1.0), FEATURES.cov[80][None], LIMITS.limits)
-    close = FEATURES.close[80]
+    inputs = var_tape(FEATURES, CFG.risk).inputs(torch.tensor([120]))  # the enforced model's
+    executed, _ = enforce_limits(
+        torch.full((1, 8), 1.0), FEATURES.cov[120][None], LIMITS.limits, inputs
+    )
+    close = FEATURES.close[120]
     eur_units = executed[0, 0].item() * 1e5 / close[0].item()
     eur = next(o for o in orders if o.symbol == "EURUSD")
     assert abs(eur.quantity - eur_units) < 1e-6 * eur_units
@@ -83,8 +87,8 @@ def test_risk_limits_scale_orders_down_and_the_intervention_is_recorded() -> Non
 
 def test_scale_down_to_risk_limit_shrinks_an_oversized_order_list() -> None:
     sys_ = system(lambda td: td)
-    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=80)
-    md = {"features": FEATURES, "t": 80}
+    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=120)
+    md = {"features": FEATURES, "t": 120}
     big = [Order("SPX500", Side.BUY, 100.0)]  # ~4x equity in one index
     scaled = sys_.scale_down_to_risk_limit(big, broker.account(), md)
     assert len(scaled) == 1 and 0 < scaled[0].quantity < 100.0 and scaled[0].side is Side.BUY
@@ -105,8 +109,8 @@ def test_policy_act_is_the_deterministic_forward_bit_for_bit(fixed: bool, mode: 
     torch.manual_seed(0)
     policy = build_policy(CFG.agents, CFG.instruments, fixed_allocation=fixed).eval()
     policy.position_mode = mode
-    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=80)
-    state = system().kernel_state(broker.account(), 80)
+    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=120)
+    state = system().kernel_state(broker.account(), 120)
     obs = observe(state, FeatureTape.build(FEATURES, UNIVERSE, "cpu"))
     with torch.inference_mode():
         act = policy.act(obs["meta_state"], obs["market"], obs["instrument_obs"])
@@ -119,7 +123,7 @@ def test_policy_act_is_the_deterministic_forward_bit_for_bit(fixed: bool, mode: 
 
 
 def run_days(sys_: HierarchicalTradingSystem, days: int = 20) -> list[list[Order]]:
-    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=80)
+    broker = PaperBroker(FEATURES, UNIVERSE, CFG.env, CFG.risk, start_row=120)
     out = []
     for _ in range(days):
         orders = sys_.step({"features": FEATURES, "t": broker.row}, broker.account())

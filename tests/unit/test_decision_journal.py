@@ -11,7 +11,7 @@ from mtquant.config import compose_config, to_object
 from mtquant.instruments import InstrumentUniverse
 from mtquant.risk_management.limits import RiskDiagnostics, RiskLimits, enforce_limits
 
-CFG = to_object(compose_config("train", []))
+CFG = to_object(compose_config("train", ["risk.var_method=parametric"]))  # reads COV alone
 UNIVERSE = InstrumentUniverse.from_config(CFG.instruments)
 LIMITS = RiskLimits.from_config(CFG.risk, UNIVERSE)
 COV = torch.eye(8, dtype=torch.float64) * 1e-4  # 1% daily vol, uncorrelated

@@ -83,7 +83,7 @@ def test_episodes_never_read_a_row_at_or_past_the_split_stop(cfg, universe, feat
 
 
 def test_start_rows_respect_features_valid_from(cfg, universe, features) -> None:
-    env = make(cfg, universe, features, split=(0, 100), batch_size=256, seed=0)
+    env = make(cfg, universe, features, split=(0, 140), batch_size=256, seed=0)
     td = env.reset()
     assert td["info", "date_index"].min().item() >= features.valid_from
 

@@ -111,7 +111,8 @@ def test_accepted_book_is_left_untouched_by_enforce_limits(manager: PortfolioRis
     assert manager.check_portfolio_risk(book, ACCOUNT)[0]
     w = torch.from_numpy(manager.weights(book, ACCOUNT.equity)).unsqueeze(0)
     limits = RiskLimits.from_config(manager.cfg, manager.universe)
-    out, diag = enforce_limits(w, torch.from_numpy(manager.covariance()), limits)
+    cov = torch.from_numpy(manager.covariance())
+    out, diag = enforce_limits(w, cov, limits, manager.var_inputs())
     assert torch.equal(out, w) and diag.binding.item() == 0
 
 
@@ -188,7 +189,7 @@ def _manager_books(seed: int, n_books: int) -> None:
         book = [Pos(s, float(v)) for s, v in zip(symbols, notional, strict=True) if v != 0.0]
         ok, reason = m.check_portfolio_risk(book, ACCOUNT)
         w = torch.from_numpy(notional / ACCOUNT.equity)[None]
-        executed, _ = enforce_limits(w, cov, m.limits)
+        executed, _ = enforce_limits(w, cov, m.limits, m.var_inputs())
         assert ok == bool(torch.equal(executed, w)), (ok, reason, notional)
 
 

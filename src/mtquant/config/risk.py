@@ -46,14 +46,14 @@ class RiskConfig:
     # the VaR model the transform enforces (risk_management/var_models.py): parametric (sample
     # covariance) | ewma (RiskMetrics covariance) | historical | fhs (filtered historical) |
     # cornish_fisher | auto (historical when Jarque-Bera rejects normality, else parametric)
-    var_method: str = "parametric"
+    var_method: str = "cornish_fisher"  # chosen on the pre-2011 folds (docs/portfolio-risk.md)
     var_window: int = 100  # trading days of returns behind VaR and covariance
     # optional Expected Shortfall limit at var_confidence under var_method (null = none)
     max_portfolio_es: float | None = None
     # pairwise: every same-direction held pair above the limit loses its smaller leg;
     # weighted: the size-weighted mean effective correlation of the held pairs is scaled down
     # to the limit (docs/portfolio-risk.md)
-    correlation_rule: str = "pairwise"
+    correlation_rule: str = "weighted"
     max_correlation_exposure: float = 0.7  # the correlation rule's limit
     max_sector_allocation: float = (
         0.4  # sector gross notional <= this x equity x max_gross_leverage

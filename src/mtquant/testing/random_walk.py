@@ -28,7 +28,7 @@ def random_walk_features(
     n_days: int = 400,
     seed: int = 0,
     daily_vol: float = 0.01,
-    window: int = 60,
+    window: int = 100,  # the default risk.var_window: every VaR model has its window
     close_only: bool = False,
     start: str = "2020-01-01",
     spread_fraction: float | None = None,
@@ -54,6 +54,7 @@ def random_walk_features(
     returns = torch.zeros(t, n, dtype=torch.float64)
     returns[1:] = position_return(close[:-1], close[1:], usd_base)
 
+    window = min(window, t)  # a short history: one window over all of it
     windows = returns.unfold(0, window, 1)  # [T-window+1, N, window]
     centred = windows - windows.mean(-1, keepdim=True)
     cov_w = centred @ centred.transpose(1, 2) / (window - 1)

@@ -101,7 +101,7 @@ from mtquant.risk_management.guard import (
 )
 from mtquant.risk_management.limits import enforce_limits
 from mtquant.risk_management.portfolio_risk_manager import PortfolioRiskManager
-from mtquant.risk_management.var_models import VarTape
+from mtquant.risk_management.var_models import VarInputs, VarTape
 
 __all__ = ["CycleAction", "Decision", "HierarchicalTradingSystem", "Policy"]
 
@@ -342,7 +342,7 @@ class HierarchicalTradingSystem:
         unit_usd = torch.where(self.usd_base, torch.ones_like(close), close)
         weights = (state.units + delta) * unit_usd / state.equity[:, None]
         cov = self._tape(features).cov[row][None].to(weights.dtype)
-        executed, _ = enforce_limits(weights, cov, self.limits)
+        executed, _ = enforce_limits(weights, cov, self.limits, self._var_inputs(row))
         return self._orders(executed, portfolio, market_data, reason="risk_scaled")
 
     # ------------------------------------------------------------------ the decision cycle
@@ -381,7 +381,7 @@ class HierarchicalTradingSystem:
                 cast(torch.Tensor, obs["tradable"]),
                 cast(torch.Tensor, obs["correlation_regime"]) == SPIKE,
                 self.breaker,
-                None if self._var_tape is None else self._var_tape.inputs(torch.tensor([row])),
+                self._var_inputs(row),
             )
             self.breaker = g.state
             executed = g.executed.to(proposed.dtype)
@@ -414,6 +414,18 @@ class HierarchicalTradingSystem:
             alert, bool(g.breaker_on), rejected, anomalies,
         )  # fmt: skip
         return orders
+
+    def _var_inputs(self, row: int) -> VarInputs | None:
+        """The enforced VaR model's inputs at ``row`` (None: parametric, read from ``cov``)."""
+        tape = self._var_tape
+        if tape is None:
+            return None
+        if row < tape.window:
+            raise DataError(
+                f"market_data row t={row}: risk.var_method={tape.model.method!r} needs "
+                f"risk.var_window={tape.window} returns before the decision"
+            )
+        return tape.inputs(torch.tensor([row]))
 
     def _events(self, g: Guarded, row: int) -> tuple[str, dict[str, str], tuple[str, ...]]:
         """The breaker's trigger, the refused orders and the anomalous specialists of a cycle."""
