@@ -4,7 +4,8 @@
     python scripts/bench.py extras.quick=true    # the quick run tests/performance uses
 
 Writes ``bench.json`` (keys and units: ``mtquant.bench.runner``) into the Hydra run dir and
-prints a Markdown table. BLAS thread pools default to one thread (set OPENBLAS_NUM_THREADS /
+prints a Markdown table, then the end-to-end PPO frames/s against the issue's figures (5,708
+before, goal 15,000 on 2 cores: ``ppo_vs_issue``). BLAS thread pools default to one thread (set OPENBLAS_NUM_THREADS /
 OMP_NUM_THREADS / MKL_NUM_THREADS to change it): they are sized when numpy loads, and on a
 shared machine a pool per core makes small matrix products slower and noisier.
 """
@@ -40,6 +41,13 @@ def main(dcfg: DictConfig) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(format_table(result))
+    issue = result["ppo_vs_issue"]
+    print(
+        f"end-to-end hierarchical PPO: {result['ppo_frames_per_s']:,.0f} frames/s (per-phase "
+        f"medians of extras.ppo_repeats fits) = {issue['ratio_to_before']:.2f}x the issue's "
+        f"{issue['before_frames_per_s']:,.0f} before, {issue['ratio_to_goal']:.2f}x the "
+        f"{issue['goal_frames_per_s']:,.0f} goal"
+    )
     print(f"bench.json: {path}")
 
 

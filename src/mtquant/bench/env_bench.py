@@ -7,13 +7,15 @@ long/short target weights, :func:`~mtquant.bench.risk_bench.bench_book`):
   :func:`make_env`, stepped with ``env.step_and_maybe_reset`` (the loop a TorchRL collector
   runs: step, then reset only the finished envs).
 * ``bare_kernel_steps_per_s``: :class:`BareStepper`, the same math without TorchRL —
-  ``enforce_limits`` → ``target_units`` → ``step_kernel`` → rewards → ``observe``, plus the
+  ``guard_book`` (limits, breaker, gate) → ``target_units`` → ``step_kernel`` → rewards → ``observe``, plus the
   same partial reset of finished accounts — so ``env_vs_bare_ratio`` is the price of the TorchRL
   API (specs, tensordicts, transforms).
 * ``pandas_env_steps_per_s``: :class:`~mtquant.bench.pandas_env.PandasTradingEnv` at B = 1.
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 import torch
 
@@ -26,7 +28,9 @@ from mtquant.bench.settings import BenchSettings
 from mtquant.bench.timing import time_block
 from mtquant.execution.kernel import KernelParams, KernelState, step_kernel, target_units
 from mtquant.experiment import Experiment
-from mtquant.risk_management.limits import enforce_limits
+from mtquant.features.risk_inputs import var_tape
+from mtquant.risk_management.correlation_tracker import SPIKE
+from mtquant.risk_management.guard import BreakerState, GuardRules, guard_book
 
 
 class BareStepper:
@@ -38,11 +42,14 @@ class BareStepper:
         self.tape = FeatureTape.build(ctx.features, ctx.universe, "cpu")
         self.params = KernelParams.from_config(ctx.universe, cfg.env, cfg.risk)
         self.limits = ctx.limits.to("cpu", torch.float64)  # the transform enforces in float64
+        self.var_tape = var_tape(ctx.features, cfg.risk)  # the VaR model's inputs by row
         self.first = max(ctx.splits.train[0], ctx.features.valid_from)
         self.last_start = ctx.splits.train[1] - 2
         self.gen = torch.Generator().manual_seed(seed)
         self.state, self.end = self._fresh()
         self.obs = observe(self.state, self.tape)
+        self.rules = GuardRules.from_config(cfg.risk, cfg.env.rebalance_band)
+        self.breaker = BreakerState.fresh(batch)
 
     def _fresh(self) -> tuple[KernelState, torch.Tensor]:
         start = torch.randint(self.first, self.last_start + 1, (self.batch,), generator=self.gen)
@@ -53,9 +60,16 @@ class BareStepper:
 
     def step(self, weights: torch.Tensor) -> torch.Tensor:
         """One step toward ``weights [B, N]`` (float32, as the policy writes them) -> reward."""
-        st, cov = self.state, self.obs["cov"]
-        executed, _ = enforce_limits(weights.double(), cov.double(), self.limits)  # type: ignore[union-attr]
-        executed = executed.to(weights.dtype)  # the base env receives the action dtype
+        st = self.state
+        obs = cast(dict[str, torch.Tensor], self.obs)
+        inputs = None if self.var_tape is None else self.var_tape.inputs(st.t)
+        guarded = guard_book(  # limits, circuit breaker and pre-trade gate, as the transform
+            weights.double(), obs["cov"], obs["weights"], obs["equity"].reshape(-1),
+            obs["tradable"], obs["correlation_regime"] == SPIKE, self.breaker,
+            self.limits, self.rules, var_inputs=inputs,
+        )  # fmt: skip
+        self.breaker = guarded.state
+        executed = guarded.executed.to(weights.dtype)  # the base env receives the action dtype
         close = self.tape.prices.close[st.t]
         target = target_units(executed, st.equity, close, self.params.usd_base)
         new, bd = step_kernel(st, target, self.tape.prices, self.params)
@@ -68,6 +82,7 @@ class BareStepper:
         if bool(done.any()):
             fresh, end = self._fresh()
             new, self.end = new.where(done, fresh), torch.where(done, end, self.end)
+            self.breaker = self.breaker.where(done, BreakerState.fresh(self.batch))
         self.state = new
         self.obs = observe(new, self.tape)
         return reward

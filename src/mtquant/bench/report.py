@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mtquant.errors import DataError
+from mtquant.risk_management.var_models import VAR_METHODS
 
 BATCH_KEYS = ("1", "64", "1024")
 # key -> sub-keys it must hold (None: a single number)
@@ -18,6 +19,9 @@ REQUIRED: dict[str, tuple[str, ...] | None] = {
     "var_us": ("parametric", "historical", "monte_carlo"),
     "var_batch_us": ("1024",),
     "var_batch_compiled_us": ("1024",),  # risk.compile=true (first call, the compile, untimed)
+    # the transform per risk.var_method (and the weighted correlation rule), B = 1024
+    "var_method_us": (*VAR_METHODS, "parametric+weighted"),
+    "var_method_ratio": (*VAR_METHODS, "parametric+weighted"),
     "env_steps_per_s": BATCH_KEYS,
     "bare_kernel_steps_per_s": BATCH_KEYS,
     "pandas_env_steps_per_s": ("1",),

@@ -5,10 +5,16 @@
   draws, a seeded generator) of :mod:`mtquant.risk_management.var`, numpy arrays by default.
 * ``var_batch_us``: :meth:`PortfolioRiskTransform.inv` (the action path of ``env.step``, i.e.
   :func:`enforce_limits` on every book plus the diagnostics) on B books with their own
-  covariance ``[B, N, N]``, rows of the features' rolling covariance.
+  covariance ``[B, N, N]``, rows of the features' rolling covariance, under the config's
+  ``risk.var_method``.
+* ``var_method_us``: the same call (B = the first of ``var_batch_sizes``) with every
+  ``risk.var_method`` (its inputs gathered by row from the features, as the env's transform
+  does) and, for the parametric model, the size-weighted correlation rule; ``var_method_ratio``
+  is each over today's default (parametric, pairwise).
 * ``var_batch_compiled_us``: the same call with ``RiskLimits(compiled=True)`` (the
-  inductor-compiled core of :mod:`mtquant.risk_management.limits_core`); its first call per
-  batch size compiles (seconds, logged) and is not timed.
+  inductor-compiled core of :mod:`mtquant.risk_management.limits_core`, which compiles the
+  parametric model and the pairwise correlation rule); its first call per batch size compiles
+  (seconds, logged) and is not timed.
 
 The return history is the features' own daily returns (the last ``var_days`` rows of the
 training split), not random numbers; the books are fixed long/short weights.
@@ -28,10 +34,12 @@ from tensordict import TensorDict
 from mtquant.bench.settings import BenchSettings
 from mtquant.bench.timing import per_call_us
 from mtquant.experiment import Experiment
+from mtquant.features.risk_inputs import var_tape
 from mtquant.risk_management.guard import BreakerState, GuardRules
 from mtquant.risk_management.limits import RiskLimits
-from mtquant.risk_management.transform import PortfolioRiskTransform
+from mtquant.risk_management.transform import ROW_KEY, PortfolioRiskTransform
 from mtquant.risk_management.var import historical_var, monte_carlo_var, parametric_var
+from mtquant.risk_management.var_models import VAR_METHODS, VarTape
 
 log = logging.getLogger("mtquant.bench")
 
@@ -87,17 +95,42 @@ def measure_var_us(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
 
 def measure_var_batch_us(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
     """Median µs of the risk transform's inverse call on B books (module doc)."""
-    return _transform_us(ctx, s, ctx.limits)
+    return _transform_us(ctx, s, ctx.limits, var_tape(ctx.features, ctx.cfg.risk))
 
 
 def measure_var_batch_compiled_us(ctx: Experiment, s: BenchSettings) -> dict[str, float]:
     """As :func:`measure_var_batch_us` through the compiled core (first call untimed, logged)."""
-    return _transform_us(ctx, s, replace(ctx.limits, compiled=True))
+    plain = replace(
+        ctx.limits,
+        compiled=True,
+        var_method="parametric",
+        correlation_rule="pairwise",
+        max_portfolio_es=None,
+    )
+    return _transform_us(ctx, s, plain)
 
 
-def _transform_us(ctx: Experiment, s: BenchSettings, limits: RiskLimits) -> dict[str, float]:
+def measure_var_methods_us(ctx: Experiment, s: BenchSettings) -> dict[str, dict[str, float]]:
+    """Median µs of the transform per VaR model and correlation rule, and the ratios to the
+    default (module doc)."""
+    one = replace(s, var_batch_sizes=s.var_batch_sizes[:1])
+    b = str(one.var_batch_sizes[0])
+    us: dict[str, float] = {}
+    variants = [(m, "pairwise") for m in VAR_METHODS] + [("parametric", "weighted")]
+    for method, rule in variants:
+        risk = replace(ctx.cfg.risk, var_method=method, correlation_rule=rule)
+        limits = RiskLimits.from_config(risk, ctx.universe)
+        name = method if rule == "pairwise" else f"{method}+{rule}"
+        us[name] = _transform_us(ctx, one, limits, var_tape(ctx.features, risk))[b]
+    base = us["parametric"]
+    return {"us": us, "ratio": {k: v / base for k, v in us.items()}}
+
+
+def _transform_us(
+    ctx: Experiment, s: BenchSettings, limits: RiskLimits, tape: VarTape | None = None
+) -> dict[str, float]:
     """The transform's guard (limits, circuit breaker, pre-trade gate) on B books per call."""
-    transform = PortfolioRiskTransform(limits, GuardRules.from_config(ctx.cfg.risk))
+    transform = PortfolioRiskTransform(limits, GuardRules.from_config(ctx.cfg.risk), var_tape=tape)
     lo, hi = max(ctx.splits.train[0], ctx.features.valid_from), ctx.splits.train[1]
     out: dict[str, float] = {}
     for b in s.var_batch_sizes:
@@ -112,6 +145,7 @@ def _transform_us(ctx: Experiment, s: BenchSettings, limits: RiskLimits) -> dict
                 "equity": torch.full((b, 1), ctx.cfg.env.initial_equity, dtype=torch.float64),
                 "tradable": ctx.features.tradable[rows],
                 "correlation_regime": ctx.features.correlation_regime[rows],
+                ROW_KEY: rows,
             },
             batch_size=[b],
         )

@@ -25,12 +25,14 @@ from typing import Any
 import torch
 
 from mtquant.bench.env_bench import measure_bare, measure_env, measure_pandas
+from mtquant.bench.grid_bench import measure_walk_forward_grid
 from mtquant.bench.latency import measure_decision_latency
 from mtquant.bench.machine import machine_info
 from mtquant.bench.report import check_complete, pandas_ratios, ratios, write_json_atomic
 from mtquant.bench.risk_bench import (
     measure_var_batch_compiled_us,
     measure_var_batch_us,
+    measure_var_methods_us,
     measure_var_us,
 )
 from mtquant.bench.settings import BenchSettings, bench_settings
@@ -57,6 +59,8 @@ def collect(cfg: RunConfig, s: BenchSettings) -> dict[str, Any]:
     result["decision_latency_ms"] = _timed("latency", lambda: measure_decision_latency(ctx, s))
     result["var_us"] = _timed("var", lambda: measure_var_us(ctx, s))
     result["var_batch_us"] = _timed("var_batch", lambda: measure_var_batch_us(ctx, s))
+    methods = _timed("var_methods", lambda: measure_var_methods_us(ctx, s))
+    result["var_method_us"], result["var_method_ratio"] = methods["us"], methods["ratio"]
     result["var_batch_compiled_us"] = _timed(
         "var_batch_compiled", lambda: measure_var_batch_compiled_us(ctx, s)
     )
@@ -71,6 +75,8 @@ def collect(cfg: RunConfig, s: BenchSettings) -> dict[str, Any]:
     result.update(_timed("ppo", lambda: measure_ppo(ctx, s)))
     if s.rss:
         result["peak_rss_mb"] = _timed("rss", lambda: measure_peak_rss_mb(cfg, s))
+    if s.walk_forward_grid:  # optional, minutes: serial walk-forward vs the -m grid
+        result["walk_forward_grid"] = _timed("grid", lambda: measure_walk_forward_grid(s))
     result["machine"] = machine_info()
     result["settings"] = {
         **asdict(s),

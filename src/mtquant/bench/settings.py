@@ -38,6 +38,7 @@ class BenchSettings:
     pandas_steps: int = 50  # reference pandas env steps per timed repetition (B = 1)
     ppo_phases: list[str] = field(default_factory=lambda: list(PHASES))  # phases timed
     ppo_rollouts: list[int] = field(default_factory=lambda: [1, 3])  # short and long fit
+    ppo_repeats: int = 3  # short/long differences per phase; the rate is their median
     ppo_frames_per_batch: int | None = None  # None: the training config's frames_per_batch
     ppo_epochs: int | None = None  # None: the training config's ppo.n_epochs
     schedule: dict[str, int] = field(default_factory=lambda: dict(PLAN_SCHEDULE))
@@ -47,13 +48,32 @@ class BenchSettings:
         default_factory=lambda: ["training=default", "logger=none", "training.progress_bar=false"]
     )
     rss_timeout_s: int = 1200
+    # optional (minutes): scripts/backtest.py serially vs as the -m grid (bench/grid_bench.py)
+    walk_forward_grid: bool = False
+    grid_overrides: list[str] = field(
+        default_factory=lambda: [
+            "training=smoke",
+            "data.walk_forward.last_folds=2",
+            "extras.seeds=[0,1]",
+            "training.progress_bar=false",
+        ]
+    )
+    grid_n_jobs: int = 2  # local processes of the grid (hydra/launcher=joblib)
+    grid_timeout_s: int = 1800  # per backtest run
 
     def validate(self) -> None:
         def need(ok: bool, key: str, value: object, expected: str) -> None:
             if not ok:
                 raise ConfigError(f"config extras.{key}={value!r}: expected {expected}")
 
-        for key in ("threads", "repeats", "latency_decisions", "var_calls", "env_steps"):
+        for key in (
+            "threads",
+            "repeats",
+            "latency_decisions",
+            "var_calls",
+            "env_steps",
+            "ppo_repeats",
+        ):
             need(getattr(self, key) >= 1, key, getattr(self, key), ">= 1")
         need(self.pandas_steps >= 1, "pandas_steps", self.pandas_steps, ">= 1")
         need(self.warmup >= 0, "warmup", self.warmup, ">= 0")
@@ -96,6 +116,8 @@ class BenchSettings:
         )
         need(self.rss_frames >= 1, "rss_frames", self.rss_frames, ">= 1")
         need(self.rss_timeout_s >= 1, "rss_timeout_s", self.rss_timeout_s, ">= 1")
+        need(self.grid_n_jobs >= 1, "grid_n_jobs", self.grid_n_jobs, ">= 1")
+        need(self.grid_timeout_s >= 1, "grid_timeout_s", self.grid_timeout_s, ">= 1")
 
     @property
     def schedule_frames(self) -> int:
@@ -112,6 +134,7 @@ QUICK: dict[str, Any] = {
     "pandas_steps": 10,
     "ppo_phases": ["phase3"],
     "ppo_rollouts": [1, 2],
+    "ppo_repeats": 1,
     "ppo_frames_per_batch": 256,
     "ppo_epochs": 1,
     "rss_frames": 512,

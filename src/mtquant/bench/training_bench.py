@@ -8,7 +8,10 @@ the rate is ``(frames_long - frames_short) / (seconds_long - seconds_short)``, w
 the per-fit overhead (Trainer set-up, the final validation episode) that a long schedule pays
 only once per phase. The schedule estimate weights each phase by its share of the plan's
 timesteps: ``minutes = sum_p timesteps_p / rate_p / 60`` and ``ppo_frames_per_s`` is the
-schedule's frames over that time (phases not timed take the mean rate of the timed ones).
+schedule's frames over that time (phases not timed take the mean rate of the timed ones). Each
+phase's rate is the median of ``ppo_repeats`` such differences (every sample is kept), and
+``ppo_vs_issue`` sets ``ppo_frames_per_s`` against the issue's figures: 5,708 frames/s before,
+a goal of 15,000 on 2 cores.
 
 Peak memory: ``scripts/train.py`` with the default config (``rss_overrides``, by default
 ``training=default``) and every phase capped at ``rss_frames`` timesteps runs in a subprocess;
@@ -22,6 +25,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +40,8 @@ from mtquant.errors import MTQuantError
 from mtquant.experiment import Experiment
 
 TRAIN_SCRIPT = Path(config_dir()).parent / "scripts" / "train.py"
+ISSUE_BEFORE_FPS = 5708.0  # end-to-end hierarchical PPO before the throughput work (README)
+ISSUE_GOAL_FPS = 15000.0  # the goal on 2 CPU cores
 
 
 def phase_config(cfg: RunConfig, phase: str, rollouts: int, s: BenchSettings) -> RunConfig:
@@ -77,15 +83,38 @@ def phase_rate(ctx: Experiment, phase: str, s: BenchSettings) -> float:
     return (f_long - f_short) / (t_long - t_short)
 
 
+def median_phase_rate(ctx: Experiment, phase: str, s: BenchSettings) -> tuple[float, list[float]]:
+    """(median, samples) of ``s.ppo_repeats`` measurements of :func:`phase_rate`."""
+    samples = [phase_rate(ctx, phase, s) for _ in range(s.ppo_repeats)]
+    return statistics.median(samples), samples
+
+
+def issue_ratios(frames_per_s: float) -> dict[str, float | bool]:
+    """``frames_per_s`` next to the issue's figures: 5,708 frames/s before the throughput work
+    (README), the goal of 15,000 on 2 cores."""
+    return {
+        "before_frames_per_s": ISSUE_BEFORE_FPS,
+        "goal_frames_per_s": ISSUE_GOAL_FPS,
+        "ratio_to_before": frames_per_s / ISSUE_BEFORE_FPS,
+        "ratio_to_goal": frames_per_s / ISSUE_GOAL_FPS,
+        "goal_met": frames_per_s >= ISSUE_GOAL_FPS,
+    }
+
+
 def measure_ppo(ctx: Experiment, s: BenchSettings) -> dict[str, object]:
-    """``ppo_frames_per_s``, ``full_schedule_minutes_estimate`` and the per-phase rates."""
-    rates = {p: phase_rate(ctx, p, s) for p in s.ppo_phases}
+    """``ppo_frames_per_s``, ``full_schedule_minutes_estimate``, the per-phase rates (medians of
+    ``ppo_repeats``, with every sample) and ``ppo_vs_issue`` (:func:`issue_ratios`)."""
+    measured = {p: median_phase_rate(ctx, p, s) for p in s.ppo_phases}
+    rates = {p: median for p, (median, _) in measured.items()}
     mean_rate = sum(rates.values()) / len(rates)
     seconds = sum(s.schedule[p] / rates.get(p, mean_rate) for p in PHASES)
+    fps = s.schedule_frames / seconds
     return {
-        "ppo_frames_per_s": s.schedule_frames / seconds,
+        "ppo_frames_per_s": fps,
         "full_schedule_minutes_estimate": seconds / 60.0,
         "ppo_phase_frames_per_s": rates,
+        "ppo_phase_frames_per_s_samples": {p: samples for p, (_, samples) in measured.items()},
+        "ppo_vs_issue": issue_ratios(fps),
     }
 
 
