@@ -149,3 +149,16 @@ def test_models_refuse_missing_inputs_and_unknown_names() -> None:
         VarModel("garch")
     with pytest.raises(DataError, match="scenario"):
         VarModel("fhs").tail(torch.ones(1, 1, N), VarInputs(torch.eye(N), None))
+
+
+def test_a_tail_that_is_a_gain_forecasts_no_loss() -> None:
+    """Every scenario a gain (historical), or a Cornish-Fisher quantile past the expansion's
+    monotone range (rare large gains): VaR, ES and 99% VaR are 0, never negative."""
+    gains = np.abs(NORMAL) + 1e-4
+    lottery = np.full((H, N), -1e-4)
+    lottery[::40] = 0.2  # strong positive skew, fat right tail
+    for method, scen in (("historical", gains), ("cornish_fisher", lottery)):
+        var, es, var99 = tail(method, scen, books=np.abs(BOOKS))
+        assert (var == 0).all() and (es >= 0).all() and (var99 >= 0).all(), method
+    var, es, var99 = tail("auto", gains, books=np.abs(BOOKS))  # historical or parametric
+    assert (var >= 0).all() and (es >= 0).all() and (var99 >= 0).all()

@@ -27,6 +27,11 @@ with one scale ``clamp(limit / VaR, max=1)``, exactly as for today's parametric 
     the plan's choice per book: ``historical`` when Jarque-Bera rejects normality of ``R w`` at 5%
     (``JB = H/6 (S^2 + K^2 / 4) > chi2_2(0.95) = 5.991``), else ``parametric`` from the same rows.
 
+A scenario model whose tail quantile is a gain (a window where the book only won, or a
+Cornish-Fisher quantile beyond the expansion's monotone range: strong positive skew with fat
+tails) forecasts no loss: its VaR, ES and 99% VaR are floored at 0 (still homogeneous), so the
+VaR layer does not bind on that book and the other layers alone limit it.
+
 Expected Shortfall at the same confidence is computed beside VaR: normal ``sigma phi(z) /
 (1 - c)`` for the covariance models; the mean of the scenario P&L at or below the VaR quantile
 for ``historical`` / ``fhs`` (by rank: the ``floor((H - 1)(1 - c)) + 1`` worst); the
@@ -105,6 +110,10 @@ class VarModel:
             return _normal_tail(sigma, self.confidence)
         if inputs.scenarios is None:
             raise DataError(f"VaR model {self.method!r} needs scenario returns")
+        return TailRisk(*(x.clamp_min(0.0) for x in self._scenario_tail(books, inputs)))
+
+    def _scenario_tail(self, books: torch.Tensor, inputs: VarInputs) -> TailRisk:
+        assert inputs.scenarios is not None
         pnl = _scenario_pnl(books, inputs.scenarios, inputs.scale)
         if self.method in ("historical", "fhs"):
             return _historical_tail(pnl, self.confidence)
