@@ -41,7 +41,7 @@ Besides the plan's steps, each cycle: stops with a :class:`~mtquant.errors.DataE
 account number is not finite (a broken feed is never traded on; the features are checked when
 :func:`~mtquant.features.compute_features` builds them); reports the
 specialists whose domain features are anomalous today
-(:meth:`~mtquant.agents.hierarchical.base_specialist.BaseSpecialist.anomalous_days`: |z| > 4
+(:meth:`~mtquant.agents.hierarchical.base_specialist.BaseSpecialist.anomalous_days`: ``|z| > 4``
 against their last 60 days) in the journal and as a hub alert. (The hub's coordination signals
 between specialists are counted on the executed books in the evaluation reports, off the
 latency path.) The account's circuit-breaker state lives here, as it
