@@ -455,3 +455,15 @@ def test_report_shows_fractions_as_percent_in_target_table(tmp_path, results):
     assert f"{100 * summaries[0]['max_drawdown']:.2f}%" in page
     assert "8.000 ms" in page
     assert "All instruments are real market data." in page
+
+
+def test_an_enforced_weighted_correlation_limit_is_no_target():
+    """With risk.correlation_rule=weighted the transform enforces the position-weighted exposure:
+    the row leaves the targets (it would read back its own limit) for the enforced table."""
+    wce = {"max": 0.69999, "mean": 0.1, "days_with_pairs": 50}
+    summary = {"var_compliance": 1.0, "weighted_correlation_exposure": wce}
+    targets = target_table(summary, correlation_rule="weighted")
+    assert not any("correlation" in r["target"] for r in targets) and len(targets) == 4
+    rows = enforced_table(summary, correlation_target=0.7, correlation_rule="weighted")
+    assert rows[1]["measured"] == 0.69999 and rows[1]["status"] == "met"
+    assert "Position-weighted" in rows[1]["target"] and "enforced" in rows[1]["target"]

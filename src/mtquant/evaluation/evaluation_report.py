@@ -100,10 +100,12 @@ def score(
     targets = target_table(
         system, latency_ms=latency_ms, var_limit=risk.max_portfolio_var,
         correlation_target=risk.max_correlation_exposure, period=period,
+        correlation_rule=risk.correlation_rule,
     )  # fmt: skip
     enforced = enforced_table(
         system, var_limit=risk.max_portfolio_var,
         correlation_target=risk.max_correlation_exposure, sector_cap=sector_cap,
+        correlation_rule=risk.correlation_rule,
     )  # fmt: skip
     return sums, targets, enforced
 

@@ -474,6 +474,7 @@ def target_table(
     period: str = "6-month test",
     significance: float = SIGNIFICANCE,
     var_limit: float | None = None,
+    correlation_rule: str = "pairwise",
 ) -> list[dict[str, Any]]:
     """Rows ``{target, measured, unit, status, detail}`` for the plan's targets, measured on the
     realised outcome (so each can fail).
@@ -483,7 +484,9 @@ def target_table(
     conditional-coverage p are both above ``significance``. The plan's "max correlation
     exposure" is the position-weighted correlation exposure of the executed books (max over the
     period). The figures the risk transform enforces (VaR within the limit, largest pairwise
-    correlation) are in :func:`enforced_table`. ``unit`` is "ratio", "fraction" (shown as
+    correlation) are in :func:`enforced_table`; with ``correlation_rule="weighted"`` the
+    transform enforces the position-weighted exposure itself, so that row moves there too (a
+    target read back from its own limit cannot fail). ``unit`` is "ratio", "fraction" (shown as
     percent) or "ms"; ``status`` is "met", "not met" or "not measured" (a value the caller did
     not provide is never counted as met). ``var_limit`` only names the enforced limit in the
     VaR row's detail.
@@ -554,6 +557,8 @@ def target_table(
             "median of HierarchicalTradingSystem.step()",
         ),
     ]
+    if correlation_rule == "weighted":
+        rows = [r for r in rows if not r[0].startswith("Max position-weighted correlation")]
     return [
         {"target": t, "measured": v, "unit": unit, "status": _status(v, ok), "detail": d}
         for t, v, unit, ok, d in rows
@@ -567,13 +572,16 @@ def enforced_table(
     var_compliance_target: float = 1.0,
     correlation_target: float = 0.7,
     sector_cap: float | None = None,
+    correlation_rule: str = "pairwise",
 ) -> list[dict[str, Any]]:
     """Rows ``{target, measured, unit, status, detail}`` of the limits the risk transform
     enforces on every decision (enforced by construction: they hold unless the transform is
     broken, so they are not counted as plan targets).
 
     - share of days whose executed ex-ante VaR is within ``var_limit``;
-    - the largest pairwise effective correlation of two held legs (<= ``correlation_target``);
+    - the correlation rule's exposure (<= ``correlation_target``): the largest pairwise effective
+      correlation of two held legs, or with ``correlation_rule="weighted"`` the position-weighted
+      exposure, measured on the book as marked at the close;
     - the largest sector gross notional as a multiple of equity (<= ``sector_cap``), measured on
       the book as marked at the close, so price moves after the fill can push it a little over.
     """
@@ -592,15 +600,31 @@ def enforced_table(
             "the transform scales every book to VaR <= limit; see the VaR backtest for the "
             "realised losses",
         ),
-        (
-            f"Largest pairwise effective correlation <= {correlation_target:g} "
-            "(enforced by construction)",
-            corr,
-            "ratio",
-            corr is not None and corr <= correlation_target * (1.0 + VAR_COMPLIANCE_RTOL),
-            "max over days of sign(w_i)sign(w_j)rho_ij over held pairs",
-        ),
     ]
+    if correlation_rule == "weighted":
+        wmax = (summary.get("weighted_correlation_exposure") or {}).get("max")
+        rows.append(
+            (
+                f"Position-weighted correlation exposure <= {correlation_target:g} "
+                "(enforced by construction)",
+                wmax,
+                "ratio",
+                wmax is not None and wmax <= correlation_target * (1.0 + SECTOR_CAP_RTOL),
+                "max over days of sum|w_i||w_j|s_i s_j rho_ij / sum|w_i||w_j| over held pairs; "
+                "enforced at each decision, measured on the book as marked at the close",
+            )
+        )
+    else:
+        rows.append(
+            (
+                f"Largest pairwise effective correlation <= {correlation_target:g} "
+                "(enforced by construction)",
+                corr,
+                "ratio",
+                corr is not None and corr <= correlation_target * (1.0 + VAR_COMPLIANCE_RTOL),
+                "max over days of sign(w_i)sign(w_j)rho_ij over held pairs",
+            )
+        )
     if cap is not None:
         rows.append(
             (

@@ -90,12 +90,13 @@ def run_metrics(
     r: StrategyResult, var_limit: float, var_confidence: float = 0.95
 ) -> dict[str, float | None]:
     """The per-run numbers that are averaged across folds and seeds, with the run's VaR backtest
-    (realised breach rate of the ex-ante VaR at ``var_confidence`` and its Kupiec p)."""
-    comp = rate = kupiec = None
+    (realised breach rate of the ex-ante VaR at ``var_confidence``, its Kupiec and conditional
+    coverage p)."""
+    comp = rate = kupiec = cc = None
     if r.var_forecasts is not None:
         comp = float(np.mean(r.var_forecasts <= var_limit * (1.0 + VAR_COMPLIANCE_RTOL)))
         vb = var_backtest(r.returns, r.var_forecasts, var_confidence)
-        rate, kupiec = vb["breach_rate"], vb["kupiec_p"]
+        rate, kupiec, cc = vb["breach_rate"], vb["kupiec_p"], vb.get("conditional_coverage_p")
     return {
         "sharpe": m.sharpe_ratio(r.returns),
         "annual_return": m.annual_return(r.returns),
@@ -106,6 +107,7 @@ def run_metrics(
         "var_compliance": comp,
         "var_breach_rate": rate,
         "var_kupiec_p": kupiec,
+        "var_conditional_coverage_p": cc,
     }
 
 
