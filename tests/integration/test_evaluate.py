@@ -125,7 +125,12 @@ def test_evaluate_script_writes_metrics_report_and_plots(run_dir: Path, tmp_path
     assert system["var_backtest"]["days"] == system["days"]
     assert system["n_trials"] == 6
     targets = {t["target"]: t for t in metrics["targets"]}
-    assert len(targets) == 5
+    # the default correlation rule is "weighted": its exposure is enforced, so it sits in the
+    # enforced table, not among the plan targets that can fail
+    assert len(targets) == 4
+    assert not any("correlation" in t for t in targets)
+    enforced = {t["target"]: t for t in metrics["enforced"]}
+    assert any(t.startswith("Position-weighted correlation exposure <=") for t in enforced)
     assert all(t["status"] in ("met", "not met") for t in targets.values())  # all measured
     latency = targets["Decision latency < 100 ms"]["measured"]
     assert 0.0 < latency < 10_000.0
