@@ -45,7 +45,7 @@ def test_backtest_script_trains_each_seed_and_reports_every_run(tmp_path: Path) 
     system_runs = [r for r in runs if r["strategy"] == "hierarchical"]
     assert len(system_runs) == 2 * 3  # seeds x costs, none dropped
     assert len([r for r in runs if r["strategy"] == "single_agent_ppo"]) == 2 * 3
-    assert len(runs) == 6 + 6 + 5 * 3  # + single agent + 5 baselines x costs
+    assert len(runs) == 6 + 6 + 7 * 3  # + single agent + 7 baselines x costs
     agg = {(r["strategy"], r["cost_x"]): r for r in tables["Mean ± std across folds and seeds"]}
     assert agg[("hierarchical", 1.0)]["runs"] == 2
     # costs scale with the multiplier at test time
@@ -53,8 +53,8 @@ def test_backtest_script_trains_each_seed_and_reports_every_run(tmp_path: Path) 
     assert 0 < ew[0] < ew[1] < ew[2]
     assert [r["seed"] for r in tables["System by seed (folds stitched, cost 1x)"]] == [0, 1]
     assert set(metrics["strategies"]) == {
-        "hierarchical", "equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold",
-        "kelly_specialists", "single_agent_ppo",
+        "hierarchical", "equal_weight", "inverse_vol", "ts_momentum", "macd_trend", "risk_parity",
+        "buy_and_hold", "kelly_specialists", "single_agent_ppo",
     }  # fmt: skip
     for name, summary in metrics["strategies"].items():  # the VaR backtest of every strategy
         vb = summary["var_backtest"]

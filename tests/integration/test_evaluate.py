@@ -27,7 +27,10 @@ from mtquant.experiment import Experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_OVERRIDES = ["data=synthetic", "training=smoke", "logger=none"]
-BASELINES = {"equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold", "kelly_specialists"}
+BASELINES = {
+    "equal_weight", "inverse_vol", "ts_momentum", "macd_trend", "risk_parity", "buy_and_hold",
+    "kelly_specialists",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

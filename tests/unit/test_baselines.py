@@ -15,6 +15,8 @@ from mtquant.agents.baselines import (
     FlatPPOPolicy,
     InverseVolatility,
     KellySpecialists,
+    MACDTrend,
+    RiskParity,
     TimeSeriesMomentum,
     rule_baselines,
 )
@@ -72,8 +74,8 @@ def test_momentum_is_long_after_a_rise_and_short_after_a_fall_skipping_the_last_
 
 @pytest.mark.parametrize("name", [*BASELINES.names(), "flat_ppo"])
 def test_every_baseline_trades_through_the_env_with_the_risk_transform(name: str) -> None:
-    f = random_walk_features(UNIVERSE, n_days=330, seed=1)
-    env = make_env(CFG, f, (0, 330), batch_size=2, seed=0, start_rows=[260, 270])
+    f = random_walk_features(UNIVERSE, n_days=400, seed=1)  # past every baseline's warm-up
+    env = make_env(CFG, f, (0, 400), batch_size=2, seed=0, start_rows=[330, 340])
     torch.manual_seed(0)
     dims = {s: m.shape[-1] for s, m in f.market.items()}
     policies = {
@@ -108,14 +110,73 @@ def test_flat_ppo_log_probs_are_reproduced_by_evaluate_actions() -> None:
 def test_baseline_registry_names_the_report_rows_and_refuses_unknown_names() -> None:
     f = random_walk_features(UNIVERSE, n_days=60, seed=1)
     assert BASELINES.names() == [
-        "equal_weight", "inverse_vol", "ts_momentum", "buy_and_hold", "kelly_specialists"
+        "equal_weight", "inverse_vol", "ts_momentum", "macd_trend", "risk_parity", "buy_and_hold",
+        "kelly_specialists",
     ]  # fmt: skip
     kinds = {n: type(p) for n, p in rule_baselines(CFG, f).items()}
     assert kinds == {"equal_weight": EqualWeight, "inverse_vol": InverseVolatility,
-                     "ts_momentum": TimeSeriesMomentum, "buy_and_hold": BuyAndHold,
+                     "ts_momentum": TimeSeriesMomentum, "macd_trend": MACDTrend,
+                     "risk_parity": RiskParity, "buy_and_hold": BuyAndHold,
                      "kelly_specialists": KellySpecialists}  # fmt: skip
-    with pytest.raises(ConfigError, match="baseline='risk_parity': unknown"):
-        BASELINES.get("risk_parity")
+    with pytest.raises(ConfigError, match="baseline='min_variance': unknown"):
+        BASELINES.get("min_variance")
+
+
+def _macd_reference(returns: np.ndarray) -> np.ndarray:
+    """Baz et al. (2015) with pandas, independently of the torch filters."""
+    import pandas as pd
+
+    index = pd.DataFrame(np.exp(np.log1p(returns).cumsum(0)))
+    total = pd.DataFrame(0.0, index=index.index, columns=index.columns)
+    for short, long in ((8, 24), (16, 48), (32, 96)):
+        macd = index.ewm(alpha=1 / short, adjust=False).mean()
+        macd -= index.ewm(alpha=1 / long, adjust=False).mean()
+        q = macd / index.rolling(63).std()
+        y = q / q.rolling(252).std()
+        total += (y * np.exp(-(y**2) / 4) / 0.89).fillna(0.0)
+    return (total / 3).to_numpy()
+
+
+def test_macd_trend_matches_a_pandas_reference_and_is_causal() -> None:
+    f = random_walk_features(UNIVERSE, n_days=700, seed=4)
+    f.returns[600:, 0] = 0.004  # the last 100 days rise steadily: long
+    f.returns[600:, 1] = -0.004  # and fall: short
+    macd = MACDTrend(f, target_vol=0.01)
+    np.testing.assert_allclose(
+        macd.signal.numpy(), _macd_reference(f.returns.numpy()), rtol=1e-4, atol=1e-6
+    )
+    assert macd.signal[:313].abs().sum().item() == 0.0  # 63 + 252 - 2 rows of warm-up: flat
+    assert macd.signal[699, 0].item() > 0.0 > macd.signal[699, 1].item()
+    assert macd.signal.abs().max().item() < 0.97  # max of y exp(-y^2/4) / 0.89 is 0.964
+    cut = MACDTrend(_truncated(f, 500), target_vol=0.01)  # no row sees a later return
+    assert torch.equal(cut.signal, macd.signal[:500])
+    td = TensorDict(
+        {"vol": torch.full((1, 8), 0.02), "info": {"date_index": torch.tensor([600])}},
+        batch_size=[1],
+    )
+    w = macd(td)["target_weights"][0]
+    assert torch.allclose(w, macd.signal[600] * 0.01 / (8 * 0.02))
+
+
+def _truncated(f, n_days: int):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    return dataclasses.replace(f, returns=f.returns[:n_days].clone())
+
+
+def test_risk_parity_is_inverse_vol_scaled_to_the_annual_target_under_the_ewma_covariance() -> None:
+    f = random_walk_features(UNIVERSE, n_days=60, seed=5)
+    vol = torch.tensor([[0.01, 0.02, 0.005, 0.01, 0.015, 0.01, 0.012, 0.008]])
+    cov = torch.diag(vol[0] ** 2) + 0.3 * torch.outer(vol[0], vol[0]) * (1 - torch.eye(8))
+    f.ewma_cov = torch.stack([cov] * 60)
+    td = TensorDict({"vol": vol, "info": {"date_index": torch.tensor([50])}}, batch_size=[1])
+    w = RiskParity(f, annual_vol=0.10)(td)["target_weights"][0].double()
+    ratio = w * vol[0].double()
+    assert torch.allclose(ratio, ratio[0].expand(8))  # inverse-volatility legs
+    book = (w @ cov.double() @ w).sqrt() * 252**0.5
+    assert book.item() == pytest.approx(0.10, rel=1e-5)
+    capped = RiskParity(f, annual_vol=10.0, max_weight=0.5)(td)["target_weights"]
+    assert capped.max().item() == pytest.approx(0.5)
 
 
 def test_kelly_baseline_splits_capital_by_capped_kelly_weights_of_trailing_sharpes() -> None:

@@ -14,6 +14,16 @@ equity) from the observations the env publishes, so ``make_env(...).rollout(T, b
   each leg runs ``target_vol / N`` of daily volatility: ``w_i = sign_i * target_vol / (N vol_i)``.
   It reads the row from ``("info", "date_index")`` (written by the env) and needs the
   ``FeatureSet``'s ``returns``.
+* :class:`MACDTrend`: the trend rule of Baz et al. (2015), as used by Zhang, Zohren & Roberts
+  (2020): at three time scales ``(S, L) = (8, 24), (16, 48), (32, 96)`` the MACD of each
+  instrument's return index (EWMAs with ``alpha = 1/S`` and ``1/L``) is divided by the index's
+  63-day standard deviation, then by its own 252-day standard deviation, passed through the
+  response ``phi(y) = y exp(-y^2 / 4) / 0.89`` and averaged over the scales; each leg runs
+  ``|signal| * target_vol / N`` of daily volatility. Flat until every window is full.
+* :class:`RiskParity`: long every instrument with inverse-volatility weights, the whole book
+  scaled each day so that its ex-ante volatility under the EWMA covariance (``FeatureSet``'s
+  ``ewma_cov``, known at the close of t) is ``annual_vol`` (10% a year by default), no leg
+  beyond ``max_weight`` (:func:`~mtquant.agents.vol_target.scale_to_volatility`).
 * :class:`KellySpecialists`: long every instrument, capital across the specialists by capped
   Kelly weights of their trailing Sharpe ratios (the meta-controller's plan method
   ``calculate_kelly_allocation``), legs sized like the system at appetite 1.
@@ -39,16 +49,20 @@ from torch.distributions import Categorical
 
 from mtquant.agents.allocation import kelly_allocation
 from mtquant.agents.sizing import POSITION_KEY, SizingModule, leg_position, target_weights
+from mtquant.agents.vol_target import scale_to_volatility
 from mtquant.config.agents import check_position_mode
 from mtquant.config.store import RunConfig
 from mtquant.errors import ConfigError, DataError
 from mtquant.features.feature_set import FeatureSet
 from mtquant.features.layout import OBSERVATION_DIM, PLAN_STATE_DIM
+from mtquant.features.rolling import ema, rolling_std
 from mtquant.instruments import InstrumentUniverse
 from mtquant.registry import Registry
 
 LOOKBACK, SKIP = 252, 21
 TRADING_DAYS = 252
+MACD_SCALES = ((8, 24), (16, 48), (32, 96))  # (short, long) EWMA time scales in days
+MACD_PRICE_STD, MACD_SIGNAL_STD = 63, 252  # normalising windows of Baz et al. (2015)
 
 
 class EqualWeight:
@@ -95,6 +109,61 @@ class TimeSeriesMomentum:
         vol = td.get("vol")
         sign = self.signal.to(vol.device)[row]
         td.set("target_weights", sign * self.target_vol / (vol.shape[-1] * vol.clamp_min(1e-8)))
+        return td
+
+
+def _macd_response(returns: torch.Tensor) -> torch.Tensor:
+    """``[T, N]`` Baz et al. (2015) trend signal of the return index, in about ``[-0.96, 0.96]``.
+
+    Row ``t`` uses returns up to row ``t`` only (EWMAs and trailing windows); 0 while a window
+    is not yet full.
+    """
+    index = torch.exp(torch.log1p(returns.double()).cumsum(0))  # [T, N] growth of 1 unit
+    price_sd = rolling_std(index, MACD_PRICE_STD)
+    signal = torch.zeros_like(index)
+    for short, long in MACD_SCALES:  # alpha = 1 / S is ema's span 2 S - 1
+        macd = ema(index, 2 * short - 1) - ema(index, 2 * long - 1)
+        q = macd / price_sd.clamp_min(1e-12)
+        y = q / rolling_std(q, MACD_SIGNAL_STD).clamp_min(1e-12)
+        signal += torch.nan_to_num(y * torch.exp(-y.square() / 4.0) / 0.89, nan=0.0)
+    return (signal / len(MACD_SCALES)).float()
+
+
+class MACDTrend:
+    """Multi-scale MACD trend following (Baz et al. 2015), legs at ``|s| target_vol / N``."""
+
+    def __init__(self, features: FeatureSet, target_vol: float = 0.01) -> None:
+        self.signal = _macd_response(features.returns)  # [T, N]
+        self.target_vol = target_vol
+
+    def __call__(self, td: TensorDictBase) -> TensorDictBase:
+        row = td.get(("info", "date_index"), None)
+        if row is None:
+            raise DataError("MACDTrend needs ('info', 'date_index') in the tensordict")
+        vol = td.get("vol")
+        signal = self.signal.to(vol.device)[row]
+        td.set("target_weights", signal * self.target_vol / (vol.shape[-1] * vol.clamp_min(1e-8)))
+        return td
+
+
+class RiskParity:
+    """Inverse-volatility legs, the book scaled to ``annual_vol`` ex ante (EWMA covariance)."""
+
+    def __init__(
+        self, features: FeatureSet, annual_vol: float = 0.10, max_weight: float = float("inf")
+    ) -> None:
+        self.cov = features.ewma_cov  # [T, N, N], row t known at the close of t
+        self.daily_vol = annual_vol / TRADING_DAYS**0.5
+        self.max_weight = max_weight
+
+    def __call__(self, td: TensorDictBase) -> TensorDictBase:
+        row = td.get(("info", "date_index"), None)
+        if row is None:
+            raise DataError("RiskParity needs ('info', 'date_index') in the tensordict")
+        vol = td.get("vol")
+        unit = 1.0 / vol.clamp_min(1e-8)  # [B, N]
+        cov = self.cov.to(vol.device)[row]  # [B, N, N]
+        td.set("target_weights", scale_to_volatility(unit, cov, self.daily_vol, self.max_weight))
         return td
 
 
@@ -333,6 +402,8 @@ BASELINES: Registry[BaselineFactory] = Registry(
         "equal_weight": lambda cfg, features: EqualWeight(),
         "inverse_vol": lambda cfg, features: InverseVolatility(),
         "ts_momentum": lambda cfg, f: TimeSeriesMomentum(f, cfg.env.sizing_target_vol),
+        "macd_trend": lambda cfg, f: MACDTrend(f, cfg.env.sizing_target_vol),
+        "risk_parity": lambda cfg, f: RiskParity(f, 0.10, cfg.env.max_gross_weight),
         "buy_and_hold": lambda cfg, features: BuyAndHold(),
         "kelly_specialists": lambda cfg, f: KellySpecialists(
             f,

@@ -22,6 +22,9 @@ class EnvConfig:
     sizing_target_vol: float = 0.01  # daily vol budget per specialist at equal allocation
     rebalance_band: float = 0.0  # orders below this fraction of equity are not sent (no-trade band)
     metrics_window: int = 20  # days (EWMA span) of the specialist metrics in the meta state
+    # matched volatility: evaluations and backtests scale every strategy's book to this ex-ante
+    # annual volatility (EWMA covariance) before the risk guard; None: each at its own size
+    target_annual_vol: float | None = None
 
     def validate(self) -> None:
         positive("env.initial_equity", self.initial_equity)
@@ -38,3 +41,5 @@ class EnvConfig:
             0 <= self.rebalance_band < 1, "env.rebalance_band", self.rebalance_band, "in [0, 1)"
         )
         require(self.metrics_window >= 1, "env.metrics_window", self.metrics_window, ">= 1")
+        if self.target_annual_vol is not None:
+            positive("env.target_annual_vol", self.target_annual_vol)

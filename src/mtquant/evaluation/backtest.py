@@ -4,7 +4,8 @@
 ``PortfolioRiskTransform``) with one account (``B = 1``) that starts at the first tradable row of
 the split (``max(split.start, features.valid_from)``) and runs to the split's last row, acting
 with the policy's deterministic action (distribution means, argmax directions). Every strategy,
-system or baseline, goes through the same env, costs and risk transform.
+system or baseline, goes through the same env, costs and risk transform, and, with
+``env.target_annual_vol`` set, is scaled to that ex-ante volatility first (:func:`matched`).
 
 Timing (the env's convention): the decision at the close of row ``t`` uses data up to ``t``;
 orders fill at row ``t + 1``'s open (close for close-only series) and the book is marked at the
@@ -30,6 +31,7 @@ from tensordict import TensorDictBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from mtquant.agents.environments.multi_instrument_env import make_env
+from mtquant.agents.vol_target import with_volatility_target
 from mtquant.config import RunConfig
 from mtquant.errors import DataError
 from mtquant.evaluation.results import RiskInterventions, StrategyResult
@@ -67,6 +69,14 @@ def evaluation_config(cfg: RunConfig, cost_multiplier: float | None = None) -> R
     return replace(cfg, env=env)
 
 
+def matched(cfg: RunConfig, features: FeatureSet, policy: Policy) -> Policy:
+    """``policy`` at ``env.target_annual_vol`` when it is set (:mod:`mtquant.agents.vol_target`)."""
+    env = cfg.env
+    return with_volatility_target(
+        policy, features.ewma_cov, env.target_annual_vol, env.max_gross_weight
+    )
+
+
 def rollout(
     cfg: RunConfig, features: FeatureSet, split: tuple[int, int], policy: Policy
 ) -> TensorDictBase:
@@ -76,6 +86,7 @@ def rollout(
     """
     start = first_trading_row(features, split)
     steps = split[1] - 1 - start
+    policy = matched(cfg, features, policy)
     env = make_env(
         cfg, features, split, batch_size=1, device="cpu", seed=cfg.seed,
         episode_length=steps, start_rows=[start],
@@ -219,7 +230,7 @@ def measure_decision_latency(
     hub = CommunicationHub.from_config(cfg.agents.communication)  # messaging as in live trading
     system = HierarchicalTradingSystem(
         None, None, PortfolioRiskManager(cfg.risk, universe, cfg.env.rebalance_band), hub, universe, cfg.env,
-        policy=policy,
+        policy=matched(cfg, features, policy),
     )  # fmt: skip
     broker = PaperBroker(features, universe, cfg.env, cfg.risk, start_row=start, stop_row=split[1])
     times: list[float] = []

@@ -24,6 +24,7 @@ import torch
 from numpy.typing import NDArray
 
 from mtquant.agents.sizing import execution_note
+from mtquant.agents.vol_target import volatility_note
 from mtquant.config import RunConfig
 from mtquant.config.sweeps import configurations_tried
 from mtquant.data.market_data import Provenance
@@ -130,6 +131,7 @@ def write_evaluation_report(
     notes = [
         f"Phases loaded from {run_dir}: {', '.join(ev.phases)}.",
         execution_note(cfg.agents.position_mode),
+        volatility_note(cfg.env.target_annual_vol),
         f"Deflated Sharpe counts {n_trials} configurations: the {len(results)} strategies of this "
         "report plus the other configurations (sweep trials, seeds, variants) the run cards "
         "record.",

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from mtquant.agents.sizing import execution_note
+from mtquant.agents.vol_target import volatility_note
 from mtquant.artifacts import SINGLE_AGENT_COMPONENT as SINGLE_AGENT
 from mtquant.config import RunConfig
 from mtquant.data import Fold, Splits
@@ -224,6 +225,7 @@ def write_backtest_report(
         "bound of the ensemble's). Per-seed results are in 'System by seed'; the single-agent "
         f"PPO baseline '{SINGLE_AGENT}', when trained, is its seeds' ensemble too.",
         execution_note(cfg.agents.position_mode),
+        volatility_note(cfg.env.target_annual_vol),
         f"Deflated Sharpe counts {len(results)} configurations (the strategies of this report).",
         f"Wall time of the backtest: {wall_seconds / 60:.1f} minutes.",
     ]

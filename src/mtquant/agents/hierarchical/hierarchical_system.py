@@ -295,7 +295,9 @@ class HierarchicalTradingSystem:
     def observation(self, market_data: Mapping[str, Any], portfolio: Portfolio) -> TensorDict:
         """Every observation the policy reads, ``batch_size=[1]``, exactly as the env writes it."""
         features, row = self._unpack(market_data)
-        obs = observe(self.kernel_state(portfolio, row), self._tape(features))
+        state = self.kernel_state(portfolio, row)
+        obs = observe(state, self._tape(features))
+        obs["info"] = {"date_index": state.t}  # the row, as the env's info carries it
         return TensorDict(obs, batch_size=[1])
 
     def get_portfolio_state(
@@ -362,6 +364,7 @@ class HierarchicalTradingSystem:
             state = self.kernel_state(portfolio, row, positions)
             metrics = specialist_metrics(state)  # meta state and reports: one computation
             obs = observe(state, tape, metrics)  # 1. meta observes
+            obs["info"] = {"date_index": state.t}  # the row, as the env's info carries it
             act = self._decide(obs)  # 2. meta decides, 4. specialists act (+ sizing)
             appetite = None if act.appetite is None else act.appetite.item()
             cid = self.hub.new_correlation_id() if self.hub is not None else ""
