@@ -21,6 +21,7 @@ from mtquant.studies.learning_check import (
     direction_signal,
     excess_t_stat,
     format_table,
+    half_overrides,
     learning_check,
 )
 
@@ -62,6 +63,18 @@ def test_checks_need_seventy_percent_of_the_oracle_and_no_significant_edge_witho
     assert ok == {"reaches_oracle_ratio": True, "beats_equal_weight": True, "no_leak": True}
     short = checks(_half(1.3, 2.0, -0.1, 3.0), _half(0.2, 1e-9, 0.1, 2.0), extras)
     assert short == {"reaches_oracle_ratio": False, "beats_equal_weight": True, "no_leak": False}
+
+
+def test_the_planted_ic_reaches_the_signal_half_only():
+    from mtquant.errors import ConfigError
+
+    assert half_overrides("signal", ["seed=1"], 0.05) == [
+        "seed=1", "data.synthetic.signal_strength=0.05"
+    ]  # fmt: skip
+    assert half_overrides("nosignal", ["seed=1"], 0.05) == ["seed=1"]
+    assert half_overrides("signal", [], None) == []
+    with pytest.raises(ConfigError, match="--ic"):  # it would plant a signal in both halves
+        half_overrides("nosignal", ["data.synthetic.signal_strength=0.05"], None)
 
 
 def test_table_shows_the_argmax_execution_beside_the_system():

@@ -235,24 +235,50 @@ def run_half(
     return train_and_score(cfg, Path(out_dir) / name), dict(cfg.extras)
 
 
+def half_overrides(name: str, overrides: Sequence[str], signal_strength: float | None) -> list[str]:
+    """The overrides of one half: ``overrides`` and, for the signal half only, the planted IC.
+
+    The no-signal half must stay signal-free, so the planted strength is never given to it; an
+    override that plants a signal in both halves is refused (it would void the no-leak check).
+    """
+    key = "data.synthetic.signal_strength"
+    if any(o.lstrip("+~").split("=")[0] == key for o in overrides):
+        raise ConfigError(
+            f"learning check: override {key} would apply to both halves and plant a signal in "
+            "the no-signal one; give the planted IC with --ic (signal half only)"
+        )
+    extra = [f"{key}={signal_strength}"] if name == "signal" and signal_strength is not None else []
+    return [*overrides, *extra]
+
+
 def learning_check(
-    out_dir: str | Path, overrides: Sequence[str] = (), workers: int = 2
+    out_dir: str | Path,
+    overrides: Sequence[str] = (),
+    workers: int = 2,
+    signal_strength: float | None = None,
 ) -> dict[str, Any]:
     """Run both halves (``overrides`` apply to both); ``{"signal", "nosignal", "checks", ...}``.
 
-    ``workers=2`` trains the halves in two spawned processes at once (each with
+    ``signal_strength`` (the planted IC; None: the experiment's 0.10) applies to the signal half
+    only. ``workers=2`` trains the halves in two spawned processes at once (each with
     ``hardware.torch_threads`` threads; 1 in the experiment configs), ``1`` one after the other.
     The halves share nothing, so the result does not depend on ``workers``.
     """
     names = list(EXPERIMENTS)
+    per_half = {n: half_overrides(n, overrides, signal_strength) for n in names}
     if workers > 1:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(names)), mp_context=ctx) as pool:
-            futures = [pool.submit(run_half, n, str(out_dir), list(overrides)) for n in names]
+            futures = [pool.submit(run_half, n, str(out_dir), per_half[n]) for n in names]
             outputs = [f.result() for f in futures]
     else:
-        outputs = [run_half(n, str(out_dir), list(overrides)) for n in names]
+        outputs = [run_half(n, str(out_dir), per_half[n]) for n in names]
     halves = {n: out[0] for n, out in zip(names, outputs, strict=True)}
+    if halves["nosignal"].signal_strength != 0.0:
+        raise ConfigError(
+            f"learning check: the no-signal half ran with signal_strength="
+            f"{halves['nosignal'].signal_strength}; it must be 0"
+        )
     extras = outputs[0][1]
     return {
         **{name: asdict(h) for name, h in halves.items()},
