@@ -89,7 +89,26 @@ class InverseVolatility:
         return td
 
 
-class TimeSeriesMomentum:
+class SignalLegs:
+    """Legs ``w_i = s_i * target_vol / (N vol_i)`` from a causal signal ``s [T, N]`` in [-1, 1].
+
+    Reads the decision row from ``("info", "date_index")`` (written by the env).
+    """
+
+    signal: torch.Tensor  # [T, N], row t known at the close of t
+    target_vol: float
+
+    def __call__(self, td: TensorDictBase) -> TensorDictBase:
+        row = td.get(("info", "date_index"), None)
+        if row is None:
+            raise DataError(f"{type(self).__name__} needs ('info', 'date_index') in the tensordict")
+        vol = td.get("vol")
+        signal = self.signal.to(vol.device)[row]
+        td.set("target_weights", signal * self.target_vol / (vol.shape[-1] * vol.clamp_min(1e-8)))
+        return td
+
+
+class TimeSeriesMomentum(SignalLegs):
     """Sign of the 12-1 month return, each leg at ``target_vol / N`` daily volatility."""
 
     def __init__(self, features: FeatureSet, target_vol: float = 0.01) -> None:
@@ -101,15 +120,6 @@ class TimeSeriesMomentum:
         self.signal = torch.sign(padded[end] - padded[start]).float()  # [T, N]
         self.signal[t < LOOKBACK] = 0.0  # not enough history: stay flat
         self.target_vol = target_vol
-
-    def __call__(self, td: TensorDictBase) -> TensorDictBase:
-        row = td.get(("info", "date_index"), None)
-        if row is None:
-            raise DataError("TimeSeriesMomentum needs ('info', 'date_index') in the tensordict")
-        vol = td.get("vol")
-        sign = self.signal.to(vol.device)[row]
-        td.set("target_weights", sign * self.target_vol / (vol.shape[-1] * vol.clamp_min(1e-8)))
-        return td
 
 
 def _macd_response(returns: torch.Tensor) -> torch.Tensor:
@@ -129,21 +139,12 @@ def _macd_response(returns: torch.Tensor) -> torch.Tensor:
     return (signal / len(MACD_SCALES)).float()
 
 
-class MACDTrend:
+class MACDTrend(SignalLegs):
     """Multi-scale MACD trend following (Baz et al. 2015), legs at ``|s| target_vol / N``."""
 
     def __init__(self, features: FeatureSet, target_vol: float = 0.01) -> None:
         self.signal = _macd_response(features.returns)  # [T, N]
         self.target_vol = target_vol
-
-    def __call__(self, td: TensorDictBase) -> TensorDictBase:
-        row = td.get(("info", "date_index"), None)
-        if row is None:
-            raise DataError("MACDTrend needs ('info', 'date_index') in the tensordict")
-        vol = td.get("vol")
-        signal = self.signal.to(vol.device)[row]
-        td.set("target_weights", signal * self.target_vol / (vol.shape[-1] * vol.clamp_min(1e-8)))
-        return td
 
 
 class RiskParity:
