@@ -4,8 +4,9 @@
 
 Runs ``experiment=learn_signal`` and ``experiment=learn_nosignal`` (Hydra overrides given here
 apply to both; ``--ic`` sets the planted strength of the signal half only), prints the table of
-validation Sharpe ratios (system, oracle, equal weight) and the checks, and writes ``learning_check.json`` into ``--out``. Exit status 1 when a check fails.
-See :mod:`mtquant.studies.learning_check` for the protocol.
+validation Sharpe ratios (system, oracle, equal weight) and the checks, and writes
+``learning_check.json`` into ``--out``. Exit status 1 when a check fails. See
+:mod:`mtquant.studies.learning_check` for the protocol.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ equity) from the observations the env publishes, so ``make_env(...).rollout(T, b
 * :class:`RiskParity`: long every instrument with inverse-volatility weights, the whole book
   scaled each day so that its ex-ante volatility under the EWMA covariance (``FeatureSet``'s
   ``ewma_cov``, known at the close of t) is ``annual_vol`` (10% a year by default), no leg
-  beyond ``max_weight`` (:func:`~mtquant.agents.vol_target.scale_to_volatility`).
+  beyond ``max_weight`` (:class:`~mtquant.agents.vol_target.VolatilityTarget` over legs
+  ``1 / vol_i``).
 * :class:`KellySpecialists`: long every instrument, capital across the specialists by capped
   Kelly weights of their trailing Sharpe ratios (the meta-controller's plan method
   ``calculate_kelly_allocation``), legs sized like the system at appetite 1.
@@ -49,7 +50,7 @@ from torch.distributions import Categorical
 
 from mtquant.agents.allocation import kelly_allocation
 from mtquant.agents.sizing import POSITION_KEY, SizingModule, leg_position, target_weights
-from mtquant.agents.vol_target import scale_to_volatility
+from mtquant.agents.vol_target import VolatilityTarget
 from mtquant.config.agents import check_position_mode
 from mtquant.config.store import RunConfig
 from mtquant.errors import ConfigError, DataError
@@ -147,24 +148,18 @@ class MACDTrend(SignalLegs):
         self.target_vol = target_vol
 
 
-class RiskParity:
-    """Inverse-volatility legs, the book scaled to ``annual_vol`` ex ante (EWMA covariance)."""
+class RiskParity(VolatilityTarget):
+    """Inverse-volatility legs, the book scaled to ``annual_vol`` ex ante (EWMA covariance):
+    the matched-volatility wrapper over legs ``1 / vol_i``."""
 
     def __init__(
         self, features: FeatureSet, annual_vol: float = 0.10, max_weight: float = float("inf")
     ) -> None:
-        self.cov = features.ewma_cov  # [T, N, N], row t known at the close of t
-        self.daily_vol = annual_vol / TRADING_DAYS**0.5
-        self.max_weight = max_weight
+        super().__init__(self._inverse_vol_legs, features.ewma_cov, annual_vol, max_weight)
 
-    def __call__(self, td: TensorDictBase) -> TensorDictBase:
-        row = td.get(("info", "date_index"), None)
-        if row is None:
-            raise DataError("RiskParity needs ('info', 'date_index') in the tensordict")
-        vol = td.get("vol")
-        unit = 1.0 / vol.clamp_min(1e-8)  # [B, N]
-        cov = self.cov.to(vol.device)[row]  # [B, N, N]
-        td.set("target_weights", scale_to_volatility(unit, cov, self.daily_vol, self.max_weight))
+    @staticmethod
+    def _inverse_vol_legs(td: TensorDictBase) -> TensorDictBase:
+        td.set("target_weights", 1.0 / td.get("vol").clamp_min(1e-8))  # the wrapper sizes them
         return td
 
 

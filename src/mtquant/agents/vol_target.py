@@ -72,7 +72,7 @@ class VolatilityTarget:
         td = self.policy(td)
         row = td.get(ROW_KEY, None)
         if row is None:
-            raise DataError(f"env.target_annual_vol needs {ROW_KEY!r} in the tensordict")
+            raise DataError(f"{type(self).__name__} needs {ROW_KEY!r} in the tensordict")
         w = td.get("target_weights")
         cov = self.cov.to(w.device)[row.long()]
         td.set("target_weights", scale_to_volatility(w, cov, self.daily_vol, self.max_weight))
